@@ -31,7 +31,7 @@ from .errors import (
 )
 from .events import EventKind, EventLog
 from .fingerprints import fingerprint, token_hash
-from .keys import KeySet, SigningKey, read_header
+from .keys import KeySet, SigningKey, demo_key, read_header
 from .policy import TokenPolicy
 from .scope import format_scope, parse_scope
 from .store import AccessRecord, FamilyRecord, MemoryStore, RefreshRecord, TokenStore
@@ -65,6 +65,8 @@ class TokenPair:
     access_label: str
     refresh_label: str
     token_type: str = "Bearer"
+    show_fingerprints: bool = dataclasses.field(default=True, compare=False)
+    """Whether ``repr()`` adds fingerprints; off with readable ids, so notebook outputs repeat."""
 
     def as_response(self) -> dict[str, Any]:
         """Return the pair as the JSON body of a token response."""
@@ -77,9 +79,12 @@ class TokenPair:
         }
 
     def __repr__(self) -> str:
+        access, refresh = self.access_label, self.refresh_label
+        if self.show_fingerprints:
+            access += " " + fingerprint(self.access_token)
+            refresh += " " + fingerprint(self.refresh_token)
         return (
-            f"TokenPair(access={self.access_label} {fingerprint(self.access_token)}, "
-            f"refresh={self.refresh_label} {fingerprint(self.refresh_token)}, "
+            f"TokenPair(access={access}, refresh={refresh}, "
             f"expires_in={self.expires_in}, scope={self.scope!r}, family={self.family_id})"
         )
 
@@ -142,6 +147,26 @@ class TokenAuthority:
         self.keys = KeySet(key if key is not None else SigningKey.generate("RS256"))
         self.events = EventLog()
         self._last_now: datetime | None = None
+
+    @classmethod
+    def demo(
+        cls,
+        policy: TokenPolicy | None = None,
+        *,
+        algorithm: str = "RS256",
+        start: datetime | str | None = None,
+        **policy_changes: Any,
+    ) -> TokenAuthority:
+        """Build an authority for the course: simulated clock, fixed demo key, readable ids.
+
+        Two authorities built the same way and driven the same way give the
+        same tokens, labels and events, which is what makes notebook outputs
+        repeatable. The key is public demo material: never use it elsewhere.
+        ``policy_changes`` override fields of ``policy`` (or of the defaults).
+        """
+        base = (policy or TokenPolicy()).replace(readable_ids=True, **policy_changes)
+        clock = SimulatedClock(start) if start is not None else SimulatedClock()
+        return cls(policy=base, clock=clock, store=MemoryStore(), key=demo_key(algorithm))
 
     # -- time -------------------------------------------------------------
 
@@ -259,7 +284,18 @@ class TokenAuthority:
             family_id=access.family_id,
             access_label=access.label,
             refresh_label=refresh.label,
+            show_fingerprints=not self.policy.readable_ids,
         )
+
+    def _refresh_name(self, record: RefreshRecord) -> str:
+        """Name a refresh token in messages: its label, plus its fingerprint unless ids are readable.
+
+        Refresh tokens are random even in demo mode, so their fingerprints would make
+        notebook outputs differ from run to run; the label alone identifies them there.
+        """
+        if self.policy.readable_ids:
+            return record.label
+        return f"{record.label} ({record.fingerprint})"
 
     def _refresh_expiry(self, record: RefreshRecord) -> datetime:
         """Return when ``record`` expires: the family's absolute expiry or its idle deadline, whichever is first."""
@@ -369,7 +405,7 @@ class TokenAuthority:
 
         # 2 and 3. The kid picks one of our keys; its pinned algorithm verifies the signature.
         key = self.keys.select(header)
-        _, payload_bytes = key.verify_signature(token)  # type: ignore[arg-type]
+        _, payload_bytes = key.verify_signature(token, header)  # type: ignore[arg-type]
 
         try:
             claims = json.loads(payload_bytes)
@@ -553,7 +589,7 @@ class TokenAuthority:
 
         if record.client_id != client_id:
             return reject(InvalidGrant(
-                f"refresh token {record.label} ({record.fingerprint}) was issued to another client, "
+                f"refresh token {self._refresh_name(record)} was issued to another client, "
                 f"not {client_id!r}; nothing was changed. Each client must use its own tokens",
                 check="client",
             ))
@@ -625,11 +661,11 @@ class TokenAuthority:
                 check="reuse",
             ))
 
-        reason = f"reuse of rotated refresh token {record.label} ({record.fingerprint})"
+        reason = f"reuse of rotated refresh token {self._refresh_name(record)}"
         self.store.revoke_family(family.family_id, now, reason)
         logger.warning("reuse detected: %s in family %s; family revoked", record.fingerprint, family.family_id)
         error = InvalidGrant(
-            f"refresh token {record.label} ({record.fingerprint}) was already rotated at "
+            f"refresh token {self._refresh_name(record)} was already rotated at "
             f"{_clock_text(rotated_at)}; presenting it again means it was copied, so the whole family "
             f"{family.family_id} is now revoked. The user must log in again",
             check="reuse",

@@ -10,6 +10,7 @@ JWT encoding and signatures are PyJWT's; key handling is ``cryptography``'s.
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import json
 import secrets
@@ -18,6 +19,7 @@ from importlib import resources
 from typing import Any, Literal, Mapping
 
 import jwt
+from jwt.utils import base64url_decode
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
@@ -139,7 +141,8 @@ class SigningKey:
 
         The JWK's ``alg``, when present, must be one of the supported
         algorithms and agree with the key type; ``use``, when present, must
-        be ``sig``.
+        be ``sig``, and ``key_ops``, when present, must list ``sign`` or
+        ``verify``.
         """
         if isinstance(jwk_data, str):
             try:
@@ -160,6 +163,13 @@ class SigningKey:
             )
         if jwk_data.get("use", "sig") != "sig":
             raise SigningKeyError(f"JWK use {jwk_data.get('use')!r} is not 'sig'; this key is not for signatures")
+        key_ops = jwk_data.get("key_ops")
+        if key_ops is not None and not (
+            isinstance(key_ops, list) and all(isinstance(op, str) for op in key_ops) and {"sign", "verify"} & set(key_ops)
+        ):
+            raise SigningKeyError(
+                f"JWK key_ops {key_ops!r} lists neither 'sign' nor 'verify' (RFC 7517 §4.3); this key is not for signatures"
+            )
         if kty == "EC" and jwk_data.get("crv") != "P-256":
             raise SigningKeyError(f"ES256 needs curve P-256, but the JWK says crv={jwk_data.get('crv')!r}")
 
@@ -274,15 +284,17 @@ class SigningKey:
             raise SigningKeyError(f"key {self.kid} holds only a public key; it can verify but not sign")
         return jwt.encode(dict(claims), self._signing_key, algorithm=self.algorithm, headers={"kid": self.kid, "typ": typ})
 
-    def verify_signature(self, token: str) -> tuple[dict[str, Any], bytes]:
+    def verify_signature(self, token: str, header: Mapping[str, Any] | None = None) -> tuple[dict[str, Any], bytes]:
         """Check ``token``'s signature with this key and its one algorithm.
 
         Returns the header and the raw payload bytes; the payload is not
         parsed or checked. Raises :class:`InvalidToken` when the token is
         malformed, names another algorithm (``none`` included), or the
-        signature does not verify.
+        signature does not verify. ``header`` is the result of
+        :func:`read_header` when the caller already has it.
         """
-        header = read_header(token)
+        if header is None:
+            header = read_header(token)
         alg = header.get("alg")
         if alg != self.algorithm:
             raise InvalidToken(
@@ -334,10 +346,16 @@ def read_header(token: object) -> dict[str, Any]:
             check="format",
         )
 
+    # PyJWT parses the whole token again, strictly, when the signature is verified; this
+    # first look decodes only the header, which is all the checks before the signature need.
     try:
-        header = jwt.get_unverified_header(token)
-    except jwt.PyJWTError as exc:
-        raise InvalidToken(f"the token header is malformed ({exc})", check="format") from None
+        header = json.loads(base64url_decode(token.split(".", 1)[0]))
+    except (ValueError, TypeError, binascii.Error) as exc:
+        raise InvalidToken(
+            f"the token header is not base64url-encoded JSON ({type(exc).__name__}); "
+            "pass the token exactly as it was issued",
+            check="format",
+        ) from None
     if not isinstance(header, dict):
         raise InvalidToken("the token header is not a JSON object", check="format")
     if not isinstance(header.get("alg"), str):
