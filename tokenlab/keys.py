@@ -44,6 +44,17 @@ def _b64url_uint(value: int) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
 
 
+# The odd primes up to 167. A modulus from the ROCA-flawed generator is, modulo each of them,
+# a power of 65537; a random modulus is so for all of them with a chance of about 4e-9.
+_ROCA_PRIMES = tuple(p for p in range(3, 168, 2) if all(p % d for d in range(3, int(p**0.5) + 1, 2)))
+_ROCA_SUBGROUPS = {p: {pow(65537, k, p) for k in range(p)} for p in _ROCA_PRIMES}
+
+
+def _has_roca_fingerprint(modulus: int) -> bool:
+    """Return True if an RSA modulus has the structure of CVE-2017-15361 (ROCA) keys."""
+    return all(modulus % p in powers for p, powers in _ROCA_SUBGROUPS.items())
+
+
 def _check_algorithm(algorithm: object) -> str:
     if not isinstance(algorithm, str) or algorithm.upper() not in SUPPORTED_ALGORITHMS:
         raise SigningKeyError(
@@ -213,6 +224,11 @@ class SigningKey:
                 raise SigningKeyError(
                     f"the RSA key has {key.key_size} bits, fewer than the {MIN_RSA_KEY_BITS} required "
                     "(RFC 7518 §3.3); generate a 2048-bit or larger key"
+                )
+            if _has_roca_fingerprint(key.public_numbers().n):
+                raise SigningKeyError(
+                    "the RSA key has the ROCA fingerprint (CVE-2017-15361): it was made by a flawed "
+                    "generator and its private key can be computed. Generate a new key"
                 )
         elif self.algorithm == "ES256":
             if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp256r1":
