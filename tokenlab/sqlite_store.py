@@ -19,7 +19,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator, TypeVar
 
-from .errors import StoreError
+from .errors import ConfigurationError, StoreError
 from .store import AccessRecord, FamilyRecord, RefreshRecord
 
 logger = logging.getLogger("tokenlab.store")
@@ -117,21 +117,33 @@ class SQLiteStore:
     process rotated it. An existing file that is not a tokenlab store, or
     that was written by another schema version, raises :class:`StoreError`
     and is left untouched.
+
+    ``timeout`` is how many seconds an operation waits for another
+    connection's write lock before it raises :class:`StoreError`.
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, timeout: float = BUSY_TIMEOUT_SECONDS) -> None:
         if not isinstance(path, (str, os.PathLike)):
             raise StoreError(f"path must be a file path, not {type(path).__name__}")
         if str(path) in ("", ":memory:") or str(path).startswith("file:"):
             raise StoreError(
                 f"SQLiteStore needs a file path, not {str(path)!r}; use MemoryStore() for a store in memory"
             )
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 <= timeout < float("inf"):
+            raise ConfigurationError(f"timeout must be a finite number of seconds >= 0, not {timeout!r}")
         self.path = Path(path)
+        self.timeout = float(timeout)
         self._local = threading.local()
-        self._connections: list[sqlite3.Connection] = []
+        # One connection per thread. A thread that ended leaves its connection behind,
+        # so each new connection first closes those of finished threads.
+        self._connections: dict[threading.Thread, sqlite3.Connection] = {}
         self._connections_lock = threading.Lock()
-        self._check_file()
-        self._open_schema()
+        try:
+            self._check_file()
+            self._open_schema()
+        except BaseException:
+            self.close()
+            raise
 
     # -- opening ----------------------------------------------------------
 
@@ -155,14 +167,35 @@ class SQLiteStore:
 
     @_guard
     def _open_schema(self) -> None:
+        # The checks run on a query-only connection that leaves the journal mode alone,
+        # because switching a file to WAL rewrites its header and a foreign file must stay unchanged.
+        wal = self.path.with_name(self.path.name + "-wal")
+        if wal.exists() and wal.stat().st_size > 0:
+            # Another connection has the file open, or one crashed. A read-only connection does not
+            # copy the log into the file when it closes, as the last read-write connection would.
+            inspector = sqlite3.connect(
+                self.path.resolve().as_uri() + "?mode=ro", uri=True, timeout=self.timeout, isolation_level=None
+            )
+        else:
+            inspector = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
+        try:
+            inspector.execute("PRAGMA query_only = ON")
+            is_empty = self._check_schema(inspector)
+        finally:
+            inspector.close()
         connection = self._connection()
+        if is_empty:
+            self._create_schema(connection)
+
+    def _check_schema(self, connection: sqlite3.Connection) -> bool:
+        """Raise :class:`StoreError` unless the file is a sound tokenlab store; return True if it is empty."""
         application_id = connection.execute("PRAGMA application_id").fetchone()[0]
         version = connection.execute("PRAGMA user_version").fetchone()[0]
-        tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        objects = connection.execute("SELECT type, name FROM sqlite_master").fetchall()
+        tables = {name for kind, name in objects if kind == "table"}
 
-        if application_id == 0 and not tables:
-            self._create_schema(connection)
-            return
+        if application_id == 0 and not objects:
+            return True
         if application_id != APPLICATION_ID:
             raise StoreError(
                 f"{self.path} is an SQLite database of another application (tables: "
@@ -181,6 +214,7 @@ class SQLiteStore:
         problem = connection.execute("PRAGMA quick_check").fetchone()[0]
         if problem != "ok":
             raise StoreError(f"{self.path} is damaged ({problem}); restore it from a copy or start a new store file")
+        return False
 
     def _create_schema(self, connection: sqlite3.Connection) -> None:
         connection.execute("BEGIN IMMEDIATE")
@@ -205,7 +239,7 @@ class SQLiteStore:
         if connection is not None:
             return connection
         connection = sqlite3.connect(
-            self.path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None, check_same_thread=False
+            self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False
         )
         try:
             connection.execute("PRAGMA journal_mode = WAL")
@@ -217,7 +251,10 @@ class SQLiteStore:
         self._local.connection = connection
         self._local.depth = 0
         with self._connections_lock:
-            self._connections.append(connection)
+            finished = [thread for thread in self._connections if not thread.is_alive()]
+            for thread in finished:
+                self._connections.pop(thread).close()
+            self._connections[threading.current_thread()] = connection
         return connection
 
     def _store_error(self, exc: sqlite3.Error) -> StoreError:
@@ -226,7 +263,7 @@ class SQLiteStore:
             return StoreError(f"{self.path} is read-only ({text}); nothing was written. Make the file and its folder writable")
         if "locked" in text or "busy" in text:
             return StoreError(
-                f"{self.path} stayed locked by another process for over {BUSY_TIMEOUT_SECONDS:g} s ({text}); "
+                f"{self.path} stayed locked by another connection for over {self.timeout:g} s ({text}); "
                 "nothing was written. Try again once the other writer finishes"
             )
         if "not a database" in text or "malformed" in text or "corrupt" in text:
@@ -236,7 +273,7 @@ class SQLiteStore:
     def close(self) -> None:
         """Close every connection this store opened, in all threads."""
         with self._connections_lock:
-            for connection in self._connections:
+            for connection in self._connections.values():
                 connection.close()
             self._connections.clear()
         self._local = threading.local()
@@ -277,7 +314,9 @@ class SQLiteStore:
             yield
         except BaseException:
             self._local.depth = 0
-            connection.execute("ROLLBACK")
+            # SQLite may already have rolled back by itself (after a full disk or an I/O error, for instance).
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
             raise
         self._local.depth = 0
         try:
