@@ -384,7 +384,7 @@ class TokenAuthority:
             payload = json.loads(_segment_json(access_token))
             jti = payload.get("jti") if isinstance(payload, dict) else None
             record = self.store.get_access(jti) if isinstance(jti, str) else None
-        except (ValueError, TypeError, TokenlabError):
+        except (ValueError, TypeError, RecursionError, TokenlabError):
             return None
         if record is None or record.fingerprint != fingerprint(access_token):  # type: ignore[arg-type]
             return None
@@ -409,7 +409,7 @@ class TokenAuthority:
 
         try:
             claims = json.loads(payload_bytes)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise InvalidToken("the token payload is not valid JSON", check="format") from None
         if not isinstance(claims, dict):
             raise InvalidToken("the token payload is not a JSON object", check="format")
@@ -458,6 +458,10 @@ class TokenAuthority:
             if name not in claims:
                 continue
             value = claims[name]
+            # RFC 7519 allows any JSON number here; a float with no fraction (1767603900.0)
+            # is the same second, so it is accepted and returned as an int.
+            if isinstance(value, float) and value.is_integer():
+                value = claims[name] = int(value)
             if isinstance(value, bool) or not isinstance(value, int):
                 raise InvalidToken(
                     f"the {name} claim must be a whole number of seconds since 1970, not {value!r:.60} "
@@ -806,11 +810,14 @@ class TokenAuthority:
             assert family is not None
             base = {"token": record.fingerprint, "label": record.label, "token_type": "refresh_token",
                     "family_id": family.family_id, "client_id": client_id, "actor": actor}
-            if family.revoked_at is not None or now >= family.absolute_expiry:
+            active_records = [t for t in self.store.family_refresh_tokens(family.family_id) if t.status == "active"]
+            # Expired, by absolute or idle expiry, once no active refresh token of the family can be used.
+            expired = all(now >= self._refresh_expiry(t) for t in active_records)
+            if family.revoked_at is not None or expired:
                 already = "already revoked" if family.revoked_at is not None else "already expired"
                 effect = False
             else:
-                active = [t.label for t in self.store.family_refresh_tokens(family.family_id) if t.status == "active"]
+                active = [t.label for t in active_records]
                 self.store.revoke_family(family.family_id, now, f"revoked by the client with {record.label}")
                 effect = True
 
@@ -837,7 +844,8 @@ class TokenAuthority:
 
         base = {"token": access.fingerprint, "label": access.label, "token_type": "access_token",
                 "family_id": access.family_id, "client_id": client_id, "actor": actor}
-        if access.revoked_at is not None or now >= access.expires_at:
+        # The leeway counts here as in verify(): a token that still verifies must still be revocable.
+        if access.revoked_at is not None or now >= access.expires_at + self.policy.leeway:
             already = "already revoked" if access.revoked_at is not None else "already expired"
             self.events.record(now, EventKind.REVOKED, outcome="no_effect", reason=already, **base)
             return False
@@ -885,6 +893,8 @@ class TokenAuthority:
                 reason = "not a token this authority issues"
         except TokenlabError as exc:
             reason = exc.message
+            # The event names an inactive access token too, as rejected verifications do.
+            label = self._label_for(token)
 
         self.events.record(
             now, EventKind.INTROSPECTED, outcome="active" if response["active"] else "inactive",

@@ -158,7 +158,7 @@ class SigningKey:
         if isinstance(jwk_data, str):
             try:
                 jwk_data = json.loads(jwk_data)
-            except ValueError as exc:
+            except (ValueError, RecursionError) as exc:
                 raise SigningKeyError(f"the JWK is not valid JSON ({exc})") from None
         if not isinstance(jwk_data, Mapping):
             raise SigningKeyError(f"a JWK must be a JSON object, not {type(jwk_data).__name__}")
@@ -366,7 +366,7 @@ def read_header(token: object) -> dict[str, Any]:
     # first look decodes only the header, which is all the checks before the signature need.
     try:
         header = json.loads(base64url_decode(token.split(".", 1)[0]))
-    except (ValueError, TypeError, binascii.Error) as exc:
+    except (ValueError, TypeError, binascii.Error, RecursionError) as exc:
         raise InvalidToken(
             f"the token header is not base64url-encoded JSON ({type(exc).__name__}); "
             "pass the token exactly as it was issued",
