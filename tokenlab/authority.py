@@ -171,8 +171,18 @@ class TokenAuthority:
     # -- time -------------------------------------------------------------
 
     def now(self) -> datetime:
-        """Return the clock's time; raise :class:`ClockError` if it is naive or went backwards."""
+        """Return the clock's time; raise :class:`ClockError` if it is naive, went backwards, or is too late.
+
+        "Too late" means a token issued now would expire after the year 9999,
+        the last date a JWT time or a datetime can hold here.
+        """
         current = ensure_aware(self.clock.now(), "clock.now()")
+        longest = max(self.policy.access_token_ttl, self.policy.refresh_token_ttl)
+        if current.timestamp() + longest.total_seconds() > MAX_NUMERIC_DATE:
+            raise ClockError(
+                f"the clock reads {_clock_text(current)}, so tokens issued now would expire after the year 9999; "
+                "use a clock set to an earlier date"
+            )
         if self._last_now is not None and current < self._last_now:
             raise ClockError(
                 f"the clock went backwards from {_clock_text(self._last_now)} to {_clock_text(current)}; "
@@ -844,7 +854,7 @@ class TokenAuthority:
 
         base = {"token": access.fingerprint, "label": access.label, "token_type": "access_token",
                 "family_id": access.family_id, "client_id": client_id, "actor": actor}
-        # The leeway counts here as in verify(): a token that still verifies must still be revocable.
+        # The leeway counts here as in verify(), because a token that still verifies must stay revocable.
         if access.revoked_at is not None or now >= access.expires_at + self.policy.leeway:
             already = "already revoked" if access.revoked_at is not None else "already expired"
             self.events.record(now, EventKind.REVOKED, outcome="no_effect", reason=already, **base)

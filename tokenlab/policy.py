@@ -12,6 +12,8 @@ from .errors import ConfigurationError
 
 MAX_LEEWAY = timedelta(seconds=60)
 MAX_REUSE_GRACE = timedelta(seconds=60)
+MAX_LIFETIME = timedelta(days=36500)
+"""Longest lifetime a policy accepts (100 years), so every expiry stays a valid date."""
 _DURATION_FIELDS = ("access_token_ttl", "refresh_token_ttl", "refresh_token_idle_ttl", "reuse_grace", "leeway")
 
 
@@ -67,6 +69,11 @@ class TokenPolicy:
                 raise ConfigurationError(
                     f"{name} must be positive, not {getattr(self, name)}; "
                     f"give a lifetime such as timedelta(minutes=5)"
+                )
+            if getattr(self, name) > MAX_LIFETIME:
+                raise ConfigurationError(
+                    f"{name} is {getattr(self, name).days} days, longer than the {MAX_LIFETIME.days} days "
+                    "accepted; a token that lives that long is never meant to expire. Pick a shorter lifetime"
                 )
 
         for name, cap in (("reuse_grace", MAX_REUSE_GRACE), ("leeway", MAX_LEEWAY)):
