@@ -513,17 +513,18 @@ class TokenAuthority:
                 "revocation cannot be checked; it was issued by another store",
                 check="revocation",
             )
-        if access.revoked_at is not None:
-            raise InvalidToken(
-                f"access token {access.label} was revoked at {_clock_text(access.revoked_at)} "
-                f"({access.revoked_reason}); get a new one by refreshing or logging in",
-                check="revocation",
-            )
+        # The family comes first: when it is revoked, refreshing cannot help, and the message must say so.
         family = self.store.get_family(access.family_id)
         if family is not None and family.revoked_at is not None:
             raise InvalidToken(
                 f"access token {access.label} belongs to family {family.family_id}, revoked at "
                 f"{_clock_text(family.revoked_at)} ({family.revoked_reason}); the user must log in again",
+                check="revocation",
+            )
+        if access.revoked_at is not None:
+            raise InvalidToken(
+                f"access token {access.label} was revoked at {_clock_text(access.revoked_at)} "
+                f"({access.revoked_reason}); get a new one by refreshing or logging in",
                 check="revocation",
             )
 
@@ -821,9 +822,14 @@ class TokenAuthority:
             base = {"token": record.fingerprint, "label": record.label, "token_type": "refresh_token",
                     "family_id": family.family_id, "client_id": client_id, "actor": actor}
             active_records = [t for t in self.store.family_refresh_tokens(family.family_id) if t.status == "active"]
-            # Expired, by absolute or idle expiry, once no active refresh token of the family can be used.
-            expired = all(now >= self._refresh_expiry(t) for t in active_records)
-            if family.revoked_at is not None or expired:
+            # The family is over once no active refresh token can be used (absolute or idle
+            # expiry) and none of its access tokens still verifies; until then logout must end it.
+            refresh_expired = all(now >= self._refresh_expiry(t) for t in active_records)
+            live_access = [
+                t for t in self.store.family_access_tokens(family.family_id)
+                if t.revoked_at is None and now < t.expires_at + self.policy.leeway
+            ]
+            if family.revoked_at is not None or (refresh_expired and not live_access):
                 already = "already revoked" if family.revoked_at is not None else "already expired"
                 effect = False
             else:
