@@ -1,7 +1,9 @@
 """A :class:`~tokenlab.store.TokenStore` in an SQLite file, shared safely by threads and processes.
 
-The file uses write-ahead logging and full synchronous commits, so a committed
-rotation survives a crash. Every authority operation is one ``BEGIN
+The file uses write-ahead logging. By default every commit waits for the disk
+(``synchronous = FULL``), so a committed rotation survives a power loss; with
+``durable=False`` (``synchronous = NORMAL``) it survives a crash of the process
+but the last commits may be lost with the machine, which is several times faster. Every authority operation is one ``BEGIN
 IMMEDIATE`` transaction: it takes the database's write lock before its first
 read, which makes the check and the swap of a rotation one atomic step across
 processes. Refresh tokens are stored only as SHA-256 hashes.
@@ -122,7 +124,9 @@ class SQLiteStore:
     connection's write lock before it raises :class:`StoreError`.
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, timeout: float = BUSY_TIMEOUT_SECONDS) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], *, timeout: float = BUSY_TIMEOUT_SECONDS, durable: bool = True
+    ) -> None:
         if not isinstance(path, (str, os.PathLike)):
             raise StoreError(f"path must be a file path, not {type(path).__name__}")
         if str(path) in ("", ":memory:") or str(path).startswith("file:"):
@@ -131,8 +135,11 @@ class SQLiteStore:
             )
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 <= timeout < float("inf"):
             raise ConfigurationError(f"timeout must be a finite number of seconds >= 0, not {timeout!r}")
+        if not isinstance(durable, bool):
+            raise ConfigurationError(f"durable must be True or False, not {durable!r}")
         self.path = Path(path)
         self.timeout = float(timeout)
+        self.durable = durable
         self._local = threading.local()
         # One connection per thread. A thread that ended leaves its connection behind,
         # so each new connection first closes those of finished threads.
@@ -243,7 +250,7 @@ class SQLiteStore:
         )
         try:
             connection.execute("PRAGMA journal_mode = WAL")
-            connection.execute("PRAGMA synchronous = FULL")
+            connection.execute("PRAGMA synchronous = FULL" if self.durable else "PRAGMA synchronous = NORMAL")
             connection.execute("PRAGMA foreign_keys = ON")
         except sqlite3.Error:
             connection.close()
