@@ -288,7 +288,10 @@ def test_describe_names_label_and_outcome(auth, first, clock):
 def test_view_with_other_clock_shares_log(auth, first, clock):
     view = auth.with_clock(tl.OffsetClock(clock, 10))
     view.verify(first.access_token)
-    assert auth.events.last().time == clock.now() + timedelta(seconds=10)
+    event = auth.events.last()
+    assert event.kind is tl.EventKind.VERIFIED
+    assert event.time == clock.now()
+    assert event.detail["server_time"] == clock.now() + timedelta(seconds=10)
 
 
 # -- no secret in events, reprs, errors or logs ----------------------------------------------------------

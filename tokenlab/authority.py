@@ -29,7 +29,7 @@ from .errors import (
     TokenlabError,
     UnauthorizedClient,
 )
-from .events import EventKind, EventLog
+from .events import EventKind, EventLog, ServerClockLog
 from .fingerprints import fingerprint, token_hash
 from .keys import KeySet, SigningKey, demo_key, read_header
 from .policy import TokenPolicy
@@ -196,13 +196,17 @@ class TokenAuthority:
 
         The view shares the policy, store, keys and event log, so it acts as
         a second server of the same deployment whose clock differs: a
-        resource server whose clock runs ahead, for instance.
+        resource server whose clock runs ahead, for instance. It checks
+        tokens against its own clock, but records its events at this
+        authority's time, with its own reading in ``detail["server_time"]``,
+        so the shared log stays in the order things happened.
         """
         if not callable(getattr(clock, "now", None)):
             raise ConfigurationError(f"clock must have a now() method, not {type(clock).__name__}")
         view = copy.copy(self)
         view.clock = clock
         view._last_now = None
+        view.events = ServerClockLog(self.events, true_clock=self.clock)
         return view
 
     # -- issuing ----------------------------------------------------------

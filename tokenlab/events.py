@@ -152,3 +152,38 @@ class EventLog:
 
     def __repr__(self) -> str:
         return f"EventLog({len(self)} events)"
+
+
+class ServerClockLog:
+    """An :class:`EventLog` seen through a server whose clock differs from the true one.
+
+    Events recorded here go to ``log`` stamped with ``true_clock``'s time;
+    the server's own reading is kept in ``detail["server_time"]`` when it
+    differs. Everything else reads and behaves as ``log``.
+    """
+
+    def __init__(self, log: EventLog, *, true_clock: Any) -> None:
+        self._log = log
+        self._true_clock = true_clock
+
+    def record(self, time: datetime, kind: EventKind, **fields: Any) -> Event:
+        """Append an event at the true time, noting the server's time if it differs."""
+        true_time = self._true_clock.now()
+        if true_time != time:
+            fields["detail"] = {**fields.get("detail", {}), "server_time": time}
+        return self._log.record(true_time, kind, **fields)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._log, name)
+
+    def __iter__(self) -> Iterator[Event]:
+        return iter(self._log)
+
+    def __len__(self) -> int:
+        return len(self._log)
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._log[index]
+
+    def __repr__(self) -> str:
+        return f"ServerClockLog({self._log!r})"

@@ -362,17 +362,16 @@ def _key_summary(items: Sequence[Event]) -> str | None:
 
 
 def _clock_skew_summary(items: Sequence[Event]) -> str | None:
-    """Spot events stamped later than an event recorded after them: a server whose clock runs ahead."""
-    ahead: list[tuple[timedelta, Event]] = []
-    latest_after = None
-    for event in reversed(items):
-        if latest_after is not None and event.time > latest_after:
-            ahead.append((event.time - latest_after, event))
-        latest_after = event.time if latest_after is None else min(latest_after, event.time)
+    """Spot events from a server whose clock differs: they carry its reading in ``detail["server_time"]``."""
+    ahead = [
+        (event.detail["server_time"] - event.time, event)
+        for event in items
+        if isinstance(event.detail.get("server_time"), datetime) and event.detail["server_time"] > event.time
+    ]
     if not ahead:
         return None
     skew = max(delta for delta, _ in ahead)
-    early = [e for _, e in reversed(ahead) if e.kind in (EventKind.EXPIRED, EventKind.REJECTED)]
+    early = [e for _, e in ahead if e.kind in (EventKind.EXPIRED, EventKind.REJECTED)]
     if early:
         return f"Clock skew: a server clock {_duration_text(skew)} ahead rejected {early[0].label} early ({_short_check(early[0])})"
     return f"Clock skew: a server clock runs {_duration_text(skew)} ahead of the authority's"
