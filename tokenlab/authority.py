@@ -110,6 +110,17 @@ def _clock_text(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+def _duration_text(delta: timedelta) -> str:
+    """Write a duration the way people say it: "15 days", "1 hour 30 minutes", "45 seconds"."""
+    seconds = int(delta.total_seconds())
+    parts = []
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1)):
+        amount, seconds = divmod(seconds, size)
+        if amount:
+            parts.append(f"{amount} {unit}{'s' if amount != 1 else ''}")
+    return " ".join(parts[:2]) or "0 seconds"
+
+
 def _check_identifier(value: object, name: str, error: type[TokenlabError] = InvalidRequest) -> str:
     if not isinstance(value, str) or not value.strip():
         raise error(f"{name} must be a non-empty string, not {value!r}")
@@ -468,6 +479,15 @@ class TokenAuthority:
         for name in ("sub", "client_id", "jti", "scope"):
             if not isinstance(claims[name], str) or not claims[name]:
                 raise InvalidToken(f"the {name} claim must be a non-empty string, not {claims[name]!r:.60}", check="claims")
+            try:
+                claims[name].encode("utf-8")
+            except UnicodeEncodeError:
+                # A JSON escape such as "\ud800" decodes to a lone surrogate, which is not text
+                # (RFC 8259 §8.2) and which SQLite cannot store or look up.
+                raise InvalidToken(
+                    f"the {name} claim contains a lone surrogate escape, so it is not valid Unicode text",
+                    check="claims",
+                ) from None
         for name in ("exp", "iat", "nbf"):
             if name not in claims:
                 continue
@@ -624,7 +644,7 @@ class TokenAuthority:
         if now >= family.absolute_expiry:
             return reject(InvalidGrant(
                 f"refresh token {record.label} expired at {_clock_text(family.absolute_expiry)}, the family's "
-                f"absolute lifetime of {self.policy.refresh_token_ttl}; rotation never extends it. Log in again",
+                f"absolute lifetime of {_duration_text(self.policy.refresh_token_ttl)}; rotation never extends it. Log in again",
                 check="absolute_expiry",
             ), EventKind.EXPIRED)
 
@@ -641,7 +661,7 @@ class TokenAuthority:
         if now >= idle_deadline:
             return reject(InvalidGrant(
                 f"refresh token {record.label} expired at {_clock_text(idle_deadline)} after "
-                f"{self.policy.refresh_token_idle_ttl} without use (idle expiry); log in again",
+                f"{_duration_text(self.policy.refresh_token_idle_ttl)} without use (idle expiry); log in again",
                 check="idle_expiry",
             ), EventKind.EXPIRED)
 

@@ -156,6 +156,13 @@ class ScenarioResult:
         """Return the kinds of all events in order, as plain strings."""
         return [event.kind.value for event in self.events]
 
+    def __repr__(self) -> str:
+        failed = sum(1 for step in self.steps if not step.ok)
+        return (
+            f"ScenarioResult({self.scenario.name!r}, {len(self.steps)} steps, {failed} failed, "
+            f"{len(self.events)} events, ended {self.now:%H:%M:%S})"
+        )
+
 
 def repeatable_fields(event: Event) -> tuple[Any, ...]:
     """Return the fields of ``event`` that two runs of a scenario reproduce exactly.
