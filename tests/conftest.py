@@ -32,6 +32,10 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", "both_stores: run the test once with MemoryStore and once with SQLiteStore"
     )
 
+    # On a fresh machine matplotlib's first import builds a font cache and says so on stderr.
+    # Building it here, before any notebook kernel starts, keeps that notice out of nbval's view.
+    import matplotlib.font_manager  # noqa: F401
+
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if metafunc.definition.get_closest_marker("both_stores"):
