@@ -147,6 +147,10 @@ class TokenAuthority:
     ) -> None:
         if policy is not None and not isinstance(policy, TokenPolicy):
             raise ConfigurationError(f"policy must be a TokenPolicy, not {type(policy).__name__}")
+        if isinstance(clock, datetime):
+            raise ConfigurationError(
+                "clock must be a clock object, not a datetime; wrap the start time: clock=SimulatedClock(start)"
+            )
         if clock is not None and not callable(getattr(clock, "now", None)):
             raise ConfigurationError(f"clock must have a now() method, not {type(clock).__name__}")
         if store is not None and not isinstance(store, TokenStore):
@@ -188,6 +192,11 @@ class TokenAuthority:
         the last date a JWT time or a datetime can hold here.
         """
         current = ensure_aware(self.clock.now(), "clock.now()")
+        if current.timestamp() < 0:
+            raise ClockError(
+                f"the clock reads {current.isoformat()}, before 1970, which JWT times cannot express; "
+                "use a clock set to a later date"
+            )
         longest = max(self.policy.access_token_ttl, self.policy.refresh_token_ttl)
         if current.timestamp() + longest.total_seconds() > MAX_NUMERIC_DATE:
             raise ClockError(
@@ -358,6 +367,8 @@ class TokenAuthority:
         server that only checks signatures and ``exp`` does: a revoked
         token then still passes until it expires.
         """
+        if not isinstance(stateless, bool):
+            raise InvalidRequest(f"stateless must be True or False, not {stateless!r}")
         required = parse_scope(required_scope, "required_scope") if required_scope is not None else ()
         now = self.now()
         token_fp = fingerprint(access_token) if isinstance(access_token, (str, bytes)) else None
@@ -449,8 +460,11 @@ class TokenAuthority:
         if check_time:
             self._check_times(claims, now)
 
-        # 7. Revocation, unless the caller verifies statelessly.
+        # 7. Revocation, unless the caller verifies statelessly. A record whose fingerprint differs
+        # belongs to another token with the same jti, issued by another authority sharing the key.
         access = self.store.get_access(claims["jti"])
+        if access is not None and access.fingerprint != fingerprint(token):  # type: ignore[arg-type]
+            access = None
         if not stateless:
             self._check_not_revoked(claims, access)
         return claims, access
@@ -583,7 +597,13 @@ class TokenAuthority:
         now = self.now()
         presented_fp = fingerprint(refresh_token)
 
-        if not 16 <= len(refresh_token) <= MAX_REFRESH_TOKEN_LENGTH or not refresh_token.isascii():
+        if refresh_token != refresh_token.strip():
+            outcome = _Outcome(error=InvalidGrant(
+                f"refresh token {presented_fp} has spaces or line breaks around it; "
+                "send the refresh_token value exactly as it was returned",
+                check="format",
+            ))
+        elif not 16 <= len(refresh_token) <= MAX_REFRESH_TOKEN_LENGTH or not refresh_token.isascii():
             outcome = _Outcome(error=InvalidGrant(
                 f"refresh token {presented_fp} is not a token this authority issues (wrong length or characters); "
                 "send the refresh_token value exactly as it was returned",

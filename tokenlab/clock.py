@@ -102,6 +102,8 @@ class SimulatedClock:
         for name, amount in (("seconds", seconds), ("minutes", minutes), ("hours", hours), ("days", days)):
             if isinstance(amount, bool) or not isinstance(amount, (int, float)):
                 raise ClockError(f"{name} must be a number, not {type(amount).__name__} ({amount!r})")
+            if amount != amount or amount in (float("inf"), float("-inf")):
+                raise ClockError(f"{name} must be a finite number, not {amount!r}")
         try:
             total += timedelta(seconds=seconds, minutes=minutes, hours=hours, days=days)
         except (OverflowError, ValueError) as exc:
@@ -143,7 +145,10 @@ class OffsetClock:
 
     def now(self) -> datetime:
         """Return the base clock's time plus the offset."""
-        return self.base.now() + self.offset
+        try:
+            return self.base.now() + self.offset
+        except OverflowError:
+            raise ClockError(f"an offset of {self.offset} moves the clock past the year 1 or 9999; use a smaller offset") from None
 
     def __repr__(self) -> str:
         return f"OffsetClock({self.base!r}, offset={self.offset})"

@@ -345,13 +345,22 @@ def read_header(token: object) -> dict[str, Any]:
     Raises :class:`InvalidToken` naming the problem: not a string, too long,
     not three segments, bad base64url, not a JSON object, or no ``alg``.
     """
-    if isinstance(token, bytes):
-        try:
-            token = token.decode("ascii")
-        except UnicodeDecodeError:
-            raise InvalidToken("the token contains bytes that are not ASCII; a JWT is base64url text", check="format") from None
+    if isinstance(token, (bytes, bytearray)):
+        raise InvalidToken(
+            "the token is bytes; pass it as a str, for example token.decode('ascii')", check="format"
+        )
     if not isinstance(token, str):
         raise InvalidToken(f"the token must be a string, not {type(token).__name__}", check="format")
+    if token[:7].lower() == "bearer ":
+        raise InvalidToken(
+            "the token starts with 'Bearer ', which belongs to the Authorization header; pass only the token",
+            check="format",
+        )
+    if token != token.strip():
+        raise InvalidToken(
+            "the token has spaces or line breaks around it; pass the token exactly as it was issued",
+            check="format",
+        )
     if len(token) > MAX_TOKEN_LENGTH:
         raise InvalidToken(
             f"the token is {len(token)} characters, longer than the {MAX_TOKEN_LENGTH} accepted", check="format"
@@ -359,6 +368,14 @@ def read_header(token: object) -> dict[str, Any]:
     if token.count(".") != 2:
         raise InvalidToken(
             f"a JWT has three dot-separated segments (header.payload.signature), this one has {token.count('.') + 1}",
+            check="format",
+        )
+    if "=" in token:
+        # PyJWT accepts '=' padding after the signature, so a padded copy of an issued token
+        # would verify under another fingerprint. A JWS never has padding (RFC 7515 §2).
+        raise InvalidToken(
+            "the token contains '=', but JWT segments are base64url without padding; "
+            "pass the token exactly as it was issued",
             check="format",
         )
 
@@ -424,9 +441,9 @@ class KeySet:
                 f"the token header says alg {alg!r}, an unsigned token; unsigned tokens are never accepted",
                 check="algorithm",
             )
-        kid = header.get("kid")
-        if kid is None:
+        if "kid" not in header:
             return self.current
+        kid = header["kid"]
         if not isinstance(kid, str):
             raise InvalidToken(f"the kid header must be a string, not {type(kid).__name__}", check="kid")
         key = self._keys.get(kid)

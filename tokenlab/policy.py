@@ -13,6 +13,7 @@ from .errors import ConfigurationError
 MAX_LEEWAY = timedelta(seconds=60)
 MAX_REUSE_GRACE = timedelta(seconds=60)
 MAX_LIFETIME = timedelta(days=36500)
+MAX_URI_LENGTH = 1024
 """Longest lifetime a policy accepts (100 years), so every expiry stays a valid date."""
 _DURATION_FIELDS = ("access_token_ttl", "refresh_token_ttl", "refresh_token_idle_ttl", "reuse_grace", "leeway")
 
@@ -76,6 +77,13 @@ class TokenPolicy:
                     "accepted; a token that lives that long is never meant to expire. Pick a shorter lifetime"
                 )
 
+        ttl = self.access_token_ttl
+        if ttl < timedelta(seconds=1):
+            raise ConfigurationError(
+                f"access_token_ttl must be at least 1 second, not {ttl.total_seconds():g} s, "
+                "because a JWT's exp counts whole seconds"
+            )
+
         for name, cap in (("reuse_grace", MAX_REUSE_GRACE), ("leeway", MAX_LEEWAY)):
             value = getattr(self, name)
             if value < timedelta(0):
@@ -94,6 +102,11 @@ class TokenPolicy:
             value = getattr(self, name)
             if not isinstance(value, str) or not value.strip():
                 raise ConfigurationError(f"{name} must be a non-empty string, not {value!r}")
+            if len(value) > MAX_URI_LENGTH or not value.isprintable():
+                raise ConfigurationError(
+                    f"{name} must be printable and at most {MAX_URI_LENGTH} characters, "
+                    f"not {len(value)} characters starting {value[:40]!r}"
+                )
 
         if self.reuse_grace > timedelta(0) and not self.rotate_refresh_tokens:
             raise ConfigurationError(

@@ -148,6 +148,11 @@ class SQLiteStore:
         try:
             self._check_file()
             self._open_schema()
+        except (OSError, ValueError) as exc:
+            self.close()
+            raise StoreError(
+                f"cannot open a token store at {str(path)[:80]!r} ({exc}); check the path and its folder's permissions"
+            ) from None
         except BaseException:
             self.close()
             raise
@@ -268,6 +273,12 @@ class SQLiteStore:
         text = str(exc)
         if "readonly" in text or "read-only" in text:
             return StoreError(f"{self.path} is read-only ({text}); nothing was written. Make the file and its folder writable")
+        if "unable to open" in text:
+            # In WAL mode even a reader creates the -wal and -shm files beside the database.
+            return StoreError(
+                f"cannot open {self.path} ({text}); nothing was written. SQLite creates {self.path.name}-wal "
+                "and -shm files beside it, so make the file and its folder writable"
+            )
         if "locked" in text or "busy" in text:
             return StoreError(
                 f"{self.path} stayed locked by another connection for over {self.timeout:g} s ({text}); "
