@@ -436,3 +436,25 @@ def test_run_accepts_custom_scenario():
     result = run_scenario(scenario)
     assert step_kinds(result) == [LOGIN, CALL]
     assert result.scenario is scenario
+
+
+def test_notes_apply_under_the_scenarios_own_policy():
+    result = run_scenario("stolen-refresh-token")
+    assert all(step.note_applies for step in result.steps)
+
+
+def test_notes_flagged_where_override_changes_outcome():
+    result = run_scenario("stolen-refresh-token", detect_reuse=False)
+    flagged = [step for step in result.steps if not step.note_applies]
+    assert flagged
+    assert all("outcome differs" in step.display_note for step in flagged)
+    default = run_scenario("stolen-refresh-token")
+    replay_index = next(
+        step.index for step in default.steps if any(e.kind is tl.EventKind.REUSE_DETECTED for e in step.events)
+    )
+    assert not result.steps[replay_index].note_applies
+
+
+def test_override_without_effect_flags_no_note():
+    result = run_scenario("happy-path", access_token_ttl=360)
+    assert all(step.note_applies for step in result.steps)

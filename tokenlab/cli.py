@@ -315,7 +315,7 @@ def _interleave_steps(steps: Sequence[Any], timeline_lines: Sequence[str] | None
     number_width = len(str(len(steps)))
     indent = " " * (number_width + 4)
     for step in steps:
-        lines.append(f"{step.index + 1:>{number_width}}. {step.note}")
+        lines.append(f"{step.index + 1:>{number_width}}. {step.display_note}")
         failed = "" if step.ok else "  [failed]"
         lines.append(f"{indent}-> {step.outcome}{failed}")
         if timeline_lines is not None:

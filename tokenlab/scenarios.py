@@ -27,7 +27,7 @@ import inspect
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from types import MappingProxyType
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 from .authority import TokenAuthority, TokenPair
 from .client import STRATEGIES, Client, ClientCall, ProtectedApi, TokenStorage
@@ -135,6 +135,15 @@ class StepResult:
     outcome: str
     error: TokenlabError | None
     time: datetime
+    note_applies: bool = True
+    """False when this run's policy or strategy changed the step's outcome, so ``note`` no longer fits."""
+
+    @property
+    def display_note(self) -> str:
+        """Return the note, flagged when this run's settings changed the outcome it describes."""
+        if self.note_applies:
+            return self.note
+        return f"{self.note} [This note describes the scenario's own policy; with this run's settings the outcome differs.]"
 
     def describe(self) -> str:
         """Return the step number, the time and the outcome on one line."""
@@ -162,6 +171,21 @@ class ScenarioResult:
             f"ScenarioResult({self.scenario.name!r}, {len(self.steps)} steps, {failed} failed, "
             f"{len(self.events)} events, ended {self.now:%H:%M:%S})"
         )
+
+
+def _step_signature(ok: bool, error: TokenlabError | None, events: Sequence[Event]) -> tuple[Any, ...]:
+    """Return what a step's note describes: success, the error code, and which kinds of events happened."""
+    return ok, (error.error if error else None), frozenset(event.kind for event in events)
+
+
+def _reference_outcomes(scenario: Scenario) -> list[tuple[Any, ...]]:
+    """Return each step's signature under the scenario's own policy, which its notes describe."""
+    reference = ScenarioRun(scenario)
+    outcomes = []
+    while not reference.done:
+        result = reference.step()
+        outcomes.append(_step_signature(result.ok, result.error, result.events))
+    return outcomes
 
 
 def repeatable_fields(event: Event) -> tuple[Any, ...]:
@@ -225,6 +249,9 @@ class ScenarioRun:
         self.strategy = strategy
         changes = {"readable_ids": True, **scenario.policy, **overrides}
         self.policy = (policy or TokenPolicy()).replace(**changes)
+        self._reference: list[tuple[Any, ...]] | None = None
+        if strategy is not None or self.policy != TokenPolicy().replace(readable_ids=True, **scenario.policy):
+            self._reference = _reference_outcomes(scenario)
         self.reset()
 
     # -- state ---------------------------------------------------------------
@@ -282,9 +309,12 @@ class ScenarioRun:
         ok, outcome, error = action(**step.args)
         self._remember_tokens()
 
+        note_applies = True
+        if self._reference is not None and index < len(self._reference):
+            note_applies = self._reference[index] == _step_signature(ok, error, self.authority.events[first_event:])
         result = StepResult(
             index=index, step=step, note=step.note, events=self.authority.events[first_event:],
-            ok=ok, outcome=outcome, error=error, time=self.clock.now(),
+            ok=ok, outcome=outcome, error=error, time=self.clock.now(), note_applies=note_applies,
         )
         self.results.append(result)
         return result

@@ -355,7 +355,7 @@ class ScenarioPlayer(_TimelineView):
         if result is None:
             lines.append(f"Step 0/{count}: not started. {self.scenario.summary}")
         else:
-            lines.append(f"Step {self.position}/{count} at {_time_text(result.time, self._start)}: {result.note}")
+            lines.append(f"Step {self.position}/{count} at {_time_text(result.time, self._start)}: {result.display_note}")
             lines.append(f"Outcome: {_without_fingerprints(result.outcome, self.run.events)}")
         if self.error is not None:
             next_step = self.scenario.steps[self.position]
@@ -410,7 +410,7 @@ class ScenarioPlayer(_TimelineView):
             outcome = _without_fingerprints(result.outcome, self.run.events)
             status = (
                 f"<b>Step {self.position} of {count}</b> at {_time_text(result.time, self._start)}: "
-                f"{html.escape(result.note)}<br><b>Outcome:</b> {html.escape(outcome)}"
+                f"{html.escape(result.display_note)}<br><b>Outcome:</b> {html.escape(outcome)}"
             )
         if self.error is not None:
             status += f"<br><span style='{_ERROR_STYLE}'>{html.escape(_error_text(self.error, self.run.events))}</span>"
