@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 from ..errors import ConfigurationError
 
-_MODULES = ("access_tokens", "refresh_tokens", "rotation", "revocation", "pitfalls", "capstone")
+_MODULES = ("access_tokens", "refresh_tokens", "rotation", "revocation", "pitfalls", "capstone", "attacks", "http")
 
 
 @dataclass(frozen=True)
