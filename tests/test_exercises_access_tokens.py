@@ -9,6 +9,8 @@ import pytest
 
 from tokenlab.exercises import access_tokens, check, hint, list_exercises
 
+from exercise_contract import contract_tests
+
 EXERCISE_IDS = ("access-edited-payload", "access-user-claim", "access-expiry-time", "access-check-order")
 MALFORMED = (None, 42, 3.5, ["exp"], {"check": "exp"}, b"exp", "")
 
@@ -23,22 +25,9 @@ def test_exercises_are_registered_for_notebook_01():
     assert ids == set(EXERCISE_IDS)
 
 
-@pytest.mark.parametrize("exercise_id", EXERCISE_IDS)
-def test_exercise_has_hints(exercise_id):
-    assert "Hint 1 of" in hint(exercise_id, 1)
-
-
-@pytest.mark.parametrize("exercise_id", EXERCISE_IDS)
-@pytest.mark.parametrize("answer", MALFORMED, ids=repr)
-def test_malformed_answer_gives_not_yet(exercise_id, answer):
-    feedback = check(exercise_id, answer)
-    assert not feedback.correct
-    assert str(feedback).startswith(f"[{exercise_id}] Not yet: ")
-
-
-@pytest.mark.parametrize("exercise_id", EXERCISE_IDS)
-def test_none_says_what_to_replace(exercise_id):
-    assert "replace None" in check(exercise_id, None).message
+test_exercise_has_hints, test_malformed_answer_gives_not_yet, test_none_says_what_to_replace = contract_tests(
+    EXERCISE_IDS, MALFORMED
+)
 
 
 # -- edited payload ----------------------------------------------------------------

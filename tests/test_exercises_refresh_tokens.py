@@ -10,6 +10,8 @@ import pytest
 import tokenlab as tl
 from tokenlab.exercises import check, hint, list_exercises, refresh_tokens
 
+from exercise_contract import contract_tests
+
 EXERCISE_IDS = ("refresh-reactive-401s", "refresh-access-ttl", "refresh-first-expiry")
 MALFORMED = (None, "many", [5], {"ttl": 600}, b"5", float("nan"), float("inf"), True, -300)
 
@@ -24,22 +26,9 @@ def test_exercises_are_registered_for_notebook_02():
     assert ids == set(EXERCISE_IDS)
 
 
-@pytest.mark.parametrize("exercise_id", EXERCISE_IDS)
-def test_exercise_has_hints(exercise_id):
-    assert "Hint 1 of" in hint(exercise_id, 1)
-
-
-@pytest.mark.parametrize("exercise_id", EXERCISE_IDS)
-@pytest.mark.parametrize("answer", MALFORMED, ids=repr)
-def test_malformed_answer_gives_not_yet(exercise_id, answer):
-    feedback = check(exercise_id, answer)
-    assert not feedback.correct
-    assert str(feedback).startswith(f"[{exercise_id}] Not yet: ")
-
-
-@pytest.mark.parametrize("exercise_id", EXERCISE_IDS)
-def test_none_says_what_to_replace(exercise_id):
-    assert "replace None" in check(exercise_id, None).message
+test_exercise_has_hints, test_malformed_answer_gives_not_yet, test_none_says_what_to_replace = contract_tests(
+    EXERCISE_IDS, MALFORMED
+)
 
 
 # -- 401 responses of a reactive client --------------------------------------------
