@@ -571,7 +571,7 @@ def _decode_json_segment(segment: str, name: str, duplicates: list[str]) -> dict
         value = json.loads(raw.decode("utf-8"), object_pairs_hook=collect_pairs)
     except UnicodeDecodeError:
         raise CommandError(f"the {name} segment decodes to bytes that are not UTF-8 text, so it is not JSON") from None
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise CommandError(f"the {name} segment is not valid JSON ({exc})") from None
     if not isinstance(value, dict):
         kind = _JSON_TYPE_NAMES.get(type(value), type(value).__name__)
