@@ -39,7 +39,7 @@ __version__ = "0.1.0"
 logging.getLogger("tokenlab").addHandler(logging.NullHandler())
 
 # Submodules that pull in heavy libraries are imported on first attribute access.
-_LAZY_MODULES = ("timeline", "widgets", "scenarios", "client", "exercises", "cli")
+_LAZY_MODULES = ("timeline", "widgets", "scenarios", "client", "exercises", "cli", "http", "naive")
 
 
 def __getattr__(name: str) -> Any:

@@ -11,6 +11,7 @@ import dataclasses
 import json
 import logging
 import secrets
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable, Literal
@@ -162,6 +163,7 @@ class TokenAuthority:
         self.keys = KeySet(key if key is not None else SigningKey.generate("RS256"))
         self.events = EventLog()
         self._last_now: datetime | None = None
+        self._time_lock = threading.Lock()
 
     @classmethod
     def demo(
@@ -191,7 +193,20 @@ class TokenAuthority:
         "Too late" means a token issued now would expire after the year 9999,
         the last date a JWT time or a datetime can hold here.
         """
-        current = ensure_aware(self.clock.now(), "clock.now()")
+        # The clock is read under the lock too: two threads reading it and then checking in
+        # the other order would otherwise see time go backwards.
+        with self._time_lock:
+            current = ensure_aware(self.clock.now(), "clock.now()")
+            self._check_range(current)
+            if self._last_now is not None and current < self._last_now:
+                raise ClockError(
+                    f"the clock went backwards from {_clock_text(self._last_now)} to {_clock_text(current)}; "
+                    "expiry checks need a clock that never goes back. Fix the clock, or start a new authority"
+                )
+            self._last_now = current
+        return current
+
+    def _check_range(self, current: datetime) -> None:
         if current.timestamp() < 0:
             raise ClockError(
                 f"the clock reads {current.isoformat()}, before 1970, which JWT times cannot express; "
@@ -203,13 +218,6 @@ class TokenAuthority:
                 f"the clock reads {_clock_text(current)}, so tokens issued now would expire after the year 9999; "
                 "use a clock set to an earlier date"
             )
-        if self._last_now is not None and current < self._last_now:
-            raise ClockError(
-                f"the clock went backwards from {_clock_text(self._last_now)} to {_clock_text(current)}; "
-                "expiry checks need a clock that never goes back. Fix the clock, or start a new authority"
-            )
-        self._last_now = current
-        return current
 
     def with_clock(self, clock: Clock) -> TokenAuthority:
         """Return a view of this authority that reads time from ``clock``.
@@ -226,6 +234,7 @@ class TokenAuthority:
         view = copy.copy(self)
         view.clock = clock
         view._last_now = None
+        view._time_lock = threading.Lock()
         view.events = ServerClockLog(self.events, true_clock=self.clock)
         return view
 
