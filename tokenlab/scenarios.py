@@ -215,6 +215,21 @@ def _time_text(moment: datetime) -> str:
     return text
 
 
+def _step_text(delta: timedelta) -> str:
+    """Return a time step the way people say it: 20 ms, 45 s, 4 min 30 s, 2 h, 15 d."""
+    if delta < timedelta(seconds=1):
+        return f"{delta.total_seconds() * 1000:g} ms"
+    parts = []
+    seconds = delta.total_seconds()
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        amount, seconds = divmod(seconds, size)
+        if amount:
+            parts.append(f"{amount:g} {unit}")
+    if seconds:
+        parts.append(f"{seconds:g} s")
+    return " ".join(parts)
+
+
 # -- running -------------------------------------------------------------------
 
 
@@ -473,7 +488,7 @@ class ScenarioRun:
         """Let simulated time pass."""
         before = self.clock.now()
         after = self.clock.advance(seconds=seconds, minutes=minutes, hours=hours, days=days)
-        return True, f"time passes: {_time_text(before)} -> {_time_text(after)} (+{after - before})", None
+        return True, f"time passes: {_time_text(before)} -> {_time_text(after)} (+{_step_text(after - before)})", None
 
     def _action_steal(self, client: str, victim: str, token_type: str = "refresh_token") -> ActionOutcome:
         """Let ``client`` copy the victim's refresh token, access token, or both (``token_type="both"``)."""
