@@ -117,7 +117,10 @@ def hint(exercise_id: str, number: int = 1) -> Hint:
     if not item.hints:
         return Hint(f"[{exercise_id}] No hints for this one: reread the cells above it.")
     index = min(max(number, 1), len(item.hints)) - 1
-    return Hint(f"[{exercise_id}] Hint {index + 1} of {len(item.hints)}: {item.hints[index]}")
+    text = f"[{exercise_id}] Hint {index + 1} of {len(item.hints)}: {item.hints[index]}"
+    if number > len(item.hints):
+        text += f" (There is no hint {number}; this is the last one.)"
+    return Hint(text)
 
 
 def list_exercises(notebook: str | None = None) -> list[Exercise]:
