@@ -1,15 +1,17 @@
 """Timeline plots, the text timeline and the one-line summary, checked on the data they draw.
 
 Event logs come from driving a real authority on the ``clock`` fixture with
-readable ids and the HS256 demo key. Plots are read back through matplotlib's
-object model: lanes are the y tick labels, bars are the patches with gid
-``bar:<label>``, markers are the Line2D with gid ``mark:<kind>``, notes are
-texts with gid ``note``. Nothing here compares pixels.
+readable ids and the HS256 demo key, or from the built-in scenarios. Plots
+are read back through matplotlib's object model: lanes are the y tick labels
+and their positions, bars are the patches with gid ``bar:<label>``, markers
+are the Line2D with gid ``mark:<style>``, notes are texts with gid ``note``.
+Nothing here compares pixels.
 """
 
 from __future__ import annotations
 
 import copy
+import re
 import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
@@ -18,17 +20,18 @@ from typing import Any
 import matplotlib.dates as mdates
 import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.colors import to_hex
+from matplotlib.colors import to_hex, to_rgb
 from matplotlib.figure import Figure
 from matplotlib.text import Text
 
 import tokenlab as tl
 from tokenlab import timeline
-from tokenlab.events import EventKind
+from tokenlab.events import Event, EventKind
 
 OKABE_ITO = {"#000000", "#e69f00", "#56b4e9", "#009e73", "#f0e442", "#0072b2", "#d55e00", "#cc79a7"}
 MINUTE = 1 / (24 * 60)
 """One minute in matplotlib date units (days)."""
+SECOND = MINUTE / 60
 
 
 # -- helpers ----------------------------------------------------------------------------
@@ -42,52 +45,67 @@ def lanes(ax: Any) -> list[str]:
     return [label.get_text() for label in ax.get_yticklabels()]
 
 
-def lane_y(ax: Any, label: str) -> int:
-    return lanes(ax).index(label)
+def lane_y(ax: Any, label: str) -> float:
+    return float(ax.get_yticks()[lanes(ax).index(label)])
 
 
-def bar(ax: Any, label: str) -> Any:
-    found = [patch for patch in ax.patches if patch.get_gid() == f"bar:{label}"]
-    assert len(found) == 1, f"expected one bar for {label}, found {len(found)}"
+def lane_at(ax: Any, y: float) -> str | None:
+    """Return the lane whose band contains ``y``; the lines with gid ``lane-edges`` mark where each lane begins and ends."""
+    [collection] = [child for child in ax.collections if child.get_gid() == "lane-edges"]
+    edges = sorted(segment[0][1] for segment in collection.get_segments())
+    for label, centre in zip(lanes(ax), ax.get_yticks()):
+        top = max(edge for edge in edges if edge < centre)
+        bottom = min(edge for edge in edges if edge > centre)
+        if top <= y <= bottom:
+            return label
+    return None
+
+
+def bar(ax: Any, label: str, kind: str = "bar") -> Any:
+    found = [patch for patch in ax.patches if patch.get_gid() == f"{kind}:{label}"]
+    assert len(found) == 1, f"expected one {kind} for {label}, found {len(found)}"
     return found[0]
 
 
-def marker_line(ax: Any, kind: str) -> Any:
-    found = [line for line in ax.lines if line.get_gid() == f"mark:{kind}"]
+def bar_end(patch: Any) -> float:
+    return patch.get_x() + patch.get_width()
+
+
+def marker_line(ax: Any, style: str) -> Any:
+    found = [line for line in ax.lines if line.get_gid() == f"mark:{style}"]
     return found[0] if found else None
 
 
-def markers(ax: Any, kind: str) -> list[tuple[float, float]]:
-    line = marker_line(ax, kind)
+def markers(ax: Any, style: str) -> list[tuple[float, float]]:
+    line = marker_line(ax, style)
     if line is None:
         return []
     return list(zip(line.get_xdata(), line.get_ydata()))
 
 
-def units_per_point(ax: Any) -> float:
-    """Return how many x data units one point spans in this axes."""
-    left, right = ax.get_xlim()
-    width_points = ax.get_position().width * ax.figure.get_figwidth() * 72
-    return (right - left) / width_points
+def all_markers(ax: Any) -> list[tuple[str, float, float]]:
+    """Return every drawn marker as (style, x, y)."""
+    return [
+        (line.get_gid().removeprefix("mark:"), x, y)
+        for line in ax.lines if str(line.get_gid()).startswith("mark:")
+        for x, y in zip(line.get_xdata(), line.get_ydata())
+    ]
 
 
-def has_marker(
-    ax: Any, kind: str, label: str, moment: datetime, slack_points: float = 0.0, merge_points: float = 0.0
-) -> bool:
-    """Tell whether a ``kind`` marker sits on ``label``'s lane at ``moment``, up to ``slack_points`` right of it.
-
-    Markers at the same moment on one lane are drawn side by side, so one may
-    sit a few points right of its time. Overlapping events of one kind share
-    the first one's marker, which may sit up to ``merge_points`` left.
-    """
-    x, y = num(moment), lane_y(ax, label)
-    scale = units_per_point(ax)
-    low, high = x - merge_points * scale - 1e-9, x + slack_points * scale + 1e-9
-    return any(my == y and low <= mx <= high for mx, my in markers(ax, kind))
+def has_marker(ax: Any, style: str, label: str, moment: datetime) -> bool:
+    """Tell whether a ``style`` marker sits at exactly ``moment`` within ``label``'s lane."""
+    x = num(moment)
+    return any(abs(mx - x) < 1e-9 and lane_at(ax, my) == label for mx, my in markers(ax, style))
 
 
 def notes(ax: Any) -> list[str]:
     return [text.get_text() for text in ax.texts if text.get_gid() == "note"]
+
+
+def unnumbered(note: str) -> str:
+    """Strip a note's step number and time ("3. +20 ms  tab B: 401 exp" gives "tab B: 401 exp")."""
+    note = re.sub(r"^\d+\. ", "", note)
+    return re.sub(r"^(\d\d:\d\d:\d\d(\.\d+)?|\+\S+ \S+)  ", "", note)
 
 
 def text_with_gid(ax: Any, gid: str) -> Text | None:
@@ -117,6 +135,55 @@ def overlapping_texts(ax: Any) -> list[tuple[str, str]]:
             if box.overlaps(other_box):
                 pairs.append((text, other_text))
     return pairs
+
+
+def overlapping_markers(ax: Any) -> list[tuple[tuple[str, float], tuple[str, float]]]:
+    """Return the pairs of markers whose squares (of their marker size, in points) overlap on screen."""
+    draw(ax)
+    to_points = 72 / ax.figure.dpi
+    placed = []
+    for line in ax.lines:
+        if not str(line.get_gid()).startswith("mark:") or line.get_gid() == "mark:expired":
+            continue
+        half = line.get_markersize() / 2
+        for x, y in zip(line.get_xdata(), line.get_ydata()):
+            px, py = ax.transData.transform((x, y)) * to_points
+            placed.append((line.get_gid(), x, px, py, half))
+    pairs = []
+    for index, (style, x, px, py, half) in enumerate(placed):
+        for other_style, other_x, qx, qy, other_half in placed[index + 1:]:
+            reach = half + other_half - 1
+            if abs(px - qx) < reach and abs(py - qy) < reach:
+                pairs.append(((style, x), (other_style, other_x)))
+    return pairs
+
+
+def marker_style(event: Event, events: list[Event]) -> str:
+    """Return the marker style an event is drawn with: one marker per outcome.
+
+    A rejected call or refresh is ``rejected`` whatever the reason, and so is
+    the family revocation that a detected reuse causes at the same moment. A
+    rotation or grace retry shares the marker of its refresh.
+    """
+    kind = event.kind
+    if kind in (EventKind.REJECTED, EventKind.EXPIRED, EventKind.REUSE_DETECTED):
+        return "rejected"
+    if kind in (EventKind.ROTATED, EventKind.GRACE_REUSE):
+        return "refreshed"
+    if kind is EventKind.REVOKED:
+        before = events[event.seq - 2] if event.seq >= 2 else None
+        caused_by_reuse = (
+            before is not None and before.kind is EventKind.REUSE_DETECTED and before.time == event.time
+            and before.label == event.label
+        )
+        return "rejected" if caused_by_reuse else "revoked"
+    return kind.value
+
+
+def event_lane(event: Event) -> str:
+    if event.kind is EventKind.KEY_ROTATED:
+        return str(event.detail["kid"])
+    return event.label or "unknown token"
 
 
 def error(call: Any, *args: Any, **kwargs: Any) -> tl.TokenlabError:
@@ -170,6 +237,34 @@ def every_kind(authority, clock):  # type: ignore[no-untyped-def]
     return auth
 
 
+@pytest.fixture
+def race(authority, clock):  # type: ignore[no-untyped-def]
+    """Two tabs, 20 ms apart, each get a 401 with AT1 and refresh with RT1; one second later tab A is locked out."""
+    auth = authority("HS256")
+    pair = auth.issue("alice", client_id="app", scope="read", actor="tab A")
+    clock.advance(minutes=5)
+    error(auth.verify, pair.access_token, actor="tab A")
+    second = auth.refresh(pair.refresh_token, client_id="app", actor="tab A")
+    auth.verify(second.access_token, actor="tab A")
+    clock.advance(seconds=0.02)
+    error(auth.verify, pair.access_token, actor="tab B")
+    error(auth.refresh, pair.refresh_token, client_id="app", actor="tab B")
+    clock.advance(seconds=1)
+    error(auth.verify, second.access_token, actor="tab A")
+    return auth
+
+
+@pytest.fixture
+def logout(auth, clock):  # type: ignore[no-untyped-def]
+    """The user logs out at 09:01; a stateless API still accepts the copied AT1, a checking API rejects it."""
+    pair = auth.issue("alice", client_id="app", scope="read", actor="user")
+    clock.advance(minutes=1)
+    auth.revoke(pair.refresh_token, client_id="app", actor="user")
+    auth.verify(pair.access_token, stateless=True, actor="attacker")
+    error(auth.verify, pair.access_token, actor="attacker")
+    return auth
+
+
 # -- lanes and bars ---------------------------------------------------------------------------
 
 
@@ -192,11 +287,32 @@ def test_lanes_grouped_by_family(auth, clock):
 
     assert lanes(ax) == ["RT1", "AT1", "RT2", "AT2"]
     first_label, second_label = text_with_gid(ax, "family:F1"), text_with_gid(ax, "family:F2")
-    assert first_label is not None and first_label.get_text() == "F1"
-    assert second_label is not None and second_label.get_text() == "F2"
+    assert first_label is not None and first_label.get_text() == "family F1"
+    assert second_label is not None and second_label.get_text() == "family F2"
     # Each family's label sits halfway between its two lanes.
-    assert first_label.get_position()[1] == pytest.approx(0.5)
-    assert second_label.get_position()[1] == pytest.approx(2.5)
+    assert first_label.get_position()[1] == pytest.approx((lane_y(ax, "RT1") + lane_y(ax, "AT1")) / 2)
+    assert second_label.get_position()[1] == pytest.approx((lane_y(ax, "RT2") + lane_y(ax, "AT2")) / 2)
+
+
+def test_holder_column_names_each_tokens_holder(stolen, clock):
+    pair = stolen.issue("alice", client_id="app", scope="read", actor="user")
+    clock.advance(minutes=1)
+    stolen.refresh(pair.refresh_token, client_id="app", actor="attacker")
+    ax = timeline.plot_timeline(stolen.events)
+
+    holders = {text.get_gid().removeprefix("holder:"): text.get_text()
+               for text in ax.texts if str(text.get_gid()).startswith("holder:")}
+    assert holders["RT1"] == "user"
+    assert holders["RT4"] == "attacker"
+    assert holders["AT4"] == "attacker"
+
+
+def test_no_holder_column_with_one_actor(auth):
+    pair = auth.issue("alice", client_id="app", scope="read", actor="user")
+    auth.verify(pair.access_token, actor="user")
+    auth.introspect(pair.access_token, actor="resource server")
+    ax = timeline.plot_timeline(auth.events)
+    assert not [text for text in ax.texts if str(text.get_gid()).startswith("holder:")]
 
 
 def test_access_bar_spans_issue_to_expiry(auth, clock):
@@ -229,24 +345,41 @@ def test_refresh_and_access_bars_differ_in_grayscale(stolen):
 def test_rotation_cuts_refresh_bar(stolen):
     rotated = stolen.events.of_kind("rotated")[0]
     ax = timeline.plot_timeline(stolen.events)
-    patch = bar(ax, "RT1")
-    assert patch.get_x() + patch.get_width() == pytest.approx(num(rotated.time))
+    assert bar_end(bar(ax, "RT1")) == pytest.approx(num(rotated.time))
+
+
+def test_rotated_token_stays_on_record_until_family_revoked(stolen):
+    rotated = stolen.events.of_kind("rotated")[0]
+    reuse = stolen.events.of_kind("reuse_detected")[0]
+    ax = timeline.plot_timeline(stolen.events)
+
+    record = bar(ax, "RT1", "record")
+    assert record.get_x() == pytest.approx(num(rotated.time))
+    assert bar_end(record) == pytest.approx(num(reuse.time))
+    assert record.get_height() < bar(ax, "RT1").get_height() / 3
+
+
+def test_rotated_token_stays_on_record_to_window_edge(auth, clock):
+    pair = auth.issue("alice", client_id="app", scope="read", actor="user")
+    clock.advance(minutes=5)
+    auth.refresh(pair.refresh_token, client_id="app", actor="user")
+    ax = timeline.plot_timeline(auth.events)
+    assert bar_end(bar(ax, "RT1", "record")) == pytest.approx(ax.get_xlim()[1])
+    assert "rotated, kept on record" in legend_labels(ax)
 
 
 def test_reuse_cuts_every_live_bar_of_family(stolen):
     reuse = stolen.events.of_kind("reuse_detected")[0]
     ax = timeline.plot_timeline(stolen.events)
     for label in ("RT2", "AT2"):
-        patch = bar(ax, label)
-        assert patch.get_x() + patch.get_width() == pytest.approx(num(reuse.time)), label
+        assert bar_end(bar(ax, label)) == pytest.approx(num(reuse.time)), label
         assert has_marker(ax, "revoked", label, reuse.time), label
 
 
 def test_family_revocation_spares_bars_already_ended(stolen):
     ax = timeline.plot_timeline(stolen.events)
     expired_at = stolen.events.of_kind("issued")[1].expires_at
-    patch = bar(ax, "AT1")
-    assert patch.get_x() + patch.get_width() == pytest.approx(num(expired_at))
+    assert bar_end(bar(ax, "AT1")) == pytest.approx(num(expired_at))
 
 
 def test_access_revocation_cuts_only_that_token(auth, clock):
@@ -255,9 +388,51 @@ def test_access_revocation_cuts_only_that_token(auth, clock):
     auth.revoke(pair.access_token, client_id="app")
     ax = timeline.plot_timeline(auth.events)
 
-    patch = bar(ax, "AT1")
-    assert patch.get_x() + patch.get_width() == pytest.approx(num(clock.now()))
+    assert bar_end(bar(ax, "AT1")) == pytest.approx(num(clock.now()))
     assert bar(ax, "RT1").get_width() == pytest.approx(15.0)
+
+
+def test_stateless_acceptance_continues_revoked_bar_to_expiry(logout, clock):
+    revoked_at = clock.now()
+    expires_at = logout.events.of_kind("issued")[1].expires_at
+    ax = timeline.plot_timeline(logout.events, now=expires_at)
+
+    assert bar_end(bar(ax, "AT1")) == pytest.approx(num(revoked_at))
+    continuation = bar(ax, "AT1", "stateless")
+    assert continuation.get_x() == pytest.approx(num(revoked_at))
+    assert bar_end(continuation) == pytest.approx(num(expires_at))
+    assert continuation.get_hatch()
+    assert "revoked, still accepted by stateless check" in legend_labels(ax)
+    assert has_marker(ax, "expired", "AT1", expires_at)
+
+
+def test_no_stateless_continuation_without_stateless_check(auth, clock):
+    pair = auth.issue("alice", client_id="app", scope="read", actor="user")
+    clock.advance(minutes=1)
+    auth.revoke(pair.refresh_token, client_id="app", actor="user")
+    error(auth.verify, pair.access_token, actor="attacker")
+    ax = timeline.plot_timeline(auth.events)
+    assert not [patch for patch in ax.patches if str(patch.get_gid()).startswith("stateless:")]
+
+
+def test_expiry_tick_ends_bar_that_ran_out(stolen):
+    ax = timeline.plot_timeline(stolen.events)
+    expired_at = stolen.events.of_kind("issued")[1].expires_at
+    assert has_marker(ax, "expired", "AT1", expired_at)
+    assert len(markers(ax, "expired")) == 1  # RT1 was rotated, RT2 and AT2 were revoked.
+
+
+def test_expired_call_marked_as_rejection(auth, clock):
+    pair = auth.issue("alice", client_id="app", scope="read", actor="user")
+    expires_at = clock.now() + timedelta(minutes=5)
+    clock.advance(minutes=6)
+    error(auth.verify, pair.access_token, actor="user")
+    ax = timeline.plot_timeline(auth.events)
+
+    assert markers(ax, "expired") == [(pytest.approx(num(expires_at)), pytest.approx(lane_y(ax, "AT1")))]
+    assert has_marker(ax, "rejected", "AT1", clock.now())
+    assert not has_marker(ax, "rejected", "AT1", expires_at)
+    assert notes(ax) == ["user: 401 exp"]
 
 
 def test_bar_end_marks_differ_by_cause(stolen):
@@ -266,27 +441,29 @@ def test_bar_end_marks_differ_by_cause(stolen):
     revoked_at = stolen.events.of_kind("reuse_detected")[0].time
     expired_at = stolen.events.of_kind("issued")[1].expires_at
 
-    assert has_marker(ax, "rotated", "RT1", rotated_at, slack_points=20)
+    assert has_marker(ax, "refreshed", "RT1", rotated_at)
     assert has_marker(ax, "revoked", "RT2", revoked_at)
     assert has_marker(ax, "expired", "AT1", expired_at)
-    shapes = {marker_line(ax, kind).get_marker() for kind in ("rotated", "revoked", "expired")}
+    shapes = {marker_line(ax, style).get_marker() for style in ("refreshed", "revoked", "expired")}
     assert len(shapes) == 3
 
 
-def test_no_expiry_mark_before_token_expires(auth, clock):
-    auth.issue("alice", client_id="app", scope="read")
-    clock.advance(minutes=2)
-    ax = timeline.plot_timeline(auth.events, now=clock.now())
-    assert markers(ax, "expired") == []
-
-
-def test_grace_retry_ends_superseded_token_as_rotated(every_kind):
+def test_grace_retry_marks_superseded_token(every_kind):
     grace = every_kind.events.of_kind("grace_reuse")[0]
     superseded = grace.detail["superseded"]
     ax = timeline.plot_timeline(every_kind.events)
-    patch = bar(ax, superseded)
-    assert patch.get_x() + patch.get_width() == pytest.approx(num(grace.time))
-    assert has_marker(ax, "rotated", superseded, grace.time, slack_points=20)
+    assert bar_end(bar(ax, superseded)) == pytest.approx(num(grace.time))
+    assert has_marker(ax, "superseded", superseded, grace.time)
+    assert f"superseded by {grace.related}" in [unnumbered(note) for note in notes(ax)]
+
+
+def test_grace_window_is_shaded_on_rotated_token(every_kind):
+    rotated = every_kind.events.of_kind("rotated")[0]
+    ax = timeline.plot_timeline(every_kind.events)
+    [window] = [patch for patch in ax.patches if patch.get_gid() == f"grace:{rotated.label}"]
+    assert window.get_x() == pytest.approx(num(rotated.time))
+    assert window.get_width() == pytest.approx(30 * SECOND)  # The fixture's reuse_grace.
+    assert abs(window.get_y() + window.get_height() / 2 - lane_y(ax, rotated.label)) < 1e-9
 
 
 def test_bar_past_window_gets_expiry_note(auth, clock):
@@ -298,6 +475,52 @@ def test_bar_past_window_gets_expiry_note(auth, clock):
     # 15 days of idle lifetime minus the 10 minutes gone round to 15 d.
     assert note.get_text() == "→ expires in 15 d"
     assert text_with_gid(ax, "clip:AT1") is None
+
+
+def test_key_rotation_gives_each_key_a_lane(every_kind):
+    rotation = every_kind.events.of_kind("key_rotated")[0]
+    ax = timeline.plot_timeline(every_kind.events)
+    assert lanes(ax)[-2:] == ["demo-hs256", "key-2"]
+    assert has_marker(ax, "key_rotated", "key-2", rotation.time)
+    assert bar_end(bar(ax, "demo-hs256:signing", "key")) == pytest.approx(num(rotation.time))
+    assert bar(ax, "demo-hs256:verifying", "key").get_x() == pytest.approx(num(rotation.time))
+    assert bar(ax, "key-2:signing", "key").get_x() == pytest.approx(num(rotation.time))
+    lines = [line for line in ax.lines if line.get_gid() == "key-rotation"]
+    assert [line.get_xdata()[0] for line in lines] == [pytest.approx(num(rotation.time))]
+
+
+def test_key_removal_ends_old_key_and_its_tokens(auth, clock):
+    pair = auth.issue("alice", client_id="app", scope="read", actor="user")
+    clock.advance(minutes=1)
+    auth.rotate_signing_key(tl.SigningKey.generate("HS256", kid="key-2"), actor="admin")
+    clock.advance(minutes=1)
+    auth.remove_key("demo-hs256")
+    error(auth.verify, pair.access_token, actor="user")
+    ax = timeline.plot_timeline(auth.events)
+
+    assert bar_end(bar(ax, "demo-hs256:verifying", "key")) == pytest.approx(num(clock.now()))
+    removed = text_with_gid(ax, "key-removed")
+    assert removed is not None and removed.get_text() == "removed"
+    assert bar_end(bar(ax, "AT1")) == pytest.approx(num(clock.now()))
+    assert text_with_gid(ax, "clip:AT1") is None
+    assert "user: 401 unknown kid demo-hs256" in [unnumbered(note) for note in notes(ax)]
+
+
+def test_absolute_lifetime_drawn_once_reached(authority, clock):
+    auth = authority("HS256", refresh_token_idle_ttl=timedelta(hours=1), refresh_token_ttl=timedelta(hours=2))
+    pair = auth.issue("alice", client_id="app", scope="read", actor="user")
+    for _ in range(2):
+        clock.advance(minutes=55)
+        pair = auth.refresh(pair.refresh_token, client_id="app", actor="user")
+    clock.advance(minutes=10)
+    error(auth.refresh, pair.refresh_token, client_id="app", actor="user")
+    ax = timeline.plot_timeline(auth.events)
+
+    [arrow] = [child for child in ax.texts if child.get_gid() == "lifetime:F1"]
+    assert arrow.xy[0] == pytest.approx(num(clock.now()))
+    label = text_with_gid(ax, "lifetime-label")
+    assert label is not None and label.get_text() == "family F1: absolute lifetime 2 h"
+    assert "user: refresh refused: absolute expiry (2 h after login)" in [unnumbered(note) for note in notes(ax)]
 
 
 # -- markers ------------------------------------------------------------------------------------
@@ -316,75 +539,177 @@ def test_issued_markers_at_bar_starts(stolen):
 
 
 def test_every_event_has_a_marker_on_its_lane(every_kind):
-    ax = timeline.plot_timeline(every_kind.events)
-    for event in every_kind.events:
-        lane = event.label or ("signing key" if event.kind is EventKind.KEY_ROTATED else "unknown token")
-        assert has_marker(ax, event.kind.value, lane, event.time, slack_points=80), (event.seq, event.kind)
+    events = list(every_kind.events)
+    ax = timeline.plot_timeline(events)
+    for event in events:
+        assert has_marker(ax, marker_style(event, events), event_lane(event), event.time), (event.seq, event.kind)
 
 
-def test_key_rotation_gets_own_lane(every_kind):
-    rotation = every_kind.events.of_kind("key_rotated")[0]
-    ax = timeline.plot_timeline(every_kind.events)
-    assert lanes(ax)[-1] == "signing key"
-    assert has_marker(ax, "key_rotated", "signing key", rotation.time)
-    lines = [line for line in ax.lines if line.get_gid() == "key-rotation"]
-    assert [line.get_xdata()[0] for line in lines] == [pytest.approx(num(rotation.time))]
+def test_rejected_call_and_refused_refresh_share_rejected_marker(stolen):
+    ax = timeline.plot_timeline(stolen.events)
+    rejected = {lane_at(ax, y) for _, y in markers(ax, "rejected")}
+    assert rejected == {"RT1", "AT2"}  # The attacker's replay of RT1, the user's call with the revoked AT2.
+    assert marker_line(ax, "reuse_detected") is None
 
 
-def test_simultaneous_markers_sit_side_by_side_in_order(stolen):
+def test_refresh_and_rotation_share_one_marker(stolen):
     refreshed = stolen.events.of_kind("refreshed")[0]
     ax = timeline.plot_timeline(stolen.events)
-    [(refreshed_x, _)] = [m for m in markers(ax, "refreshed")]
-    rotated_x = min(x for x, y in markers(ax, "rotated") if y == lane_y(ax, "RT1"))
-    assert refreshed_x == pytest.approx(num(refreshed.time))
-    assert rotated_x > refreshed_x
+    at_refresh = [(style, x) for style, x, y in all_markers(ax)
+                  if abs(x - num(refreshed.time)) < 1e-9 and lane_at(ax, y) == "RT1"]
+    assert at_refresh == [("refreshed", pytest.approx(num(refreshed.time)))]
+    assert "user: refresh → AT2 + RT2" in [unnumbered(note) for note in notes(ax)]
 
 
-def test_rejection_note_names_failed_check(auth, clock):
+def test_reuse_and_family_revocation_share_one_marker(stolen):
+    reuse = stolen.events.of_kind("reuse_detected")[0]
+    ax = timeline.plot_timeline(stolen.events)
+    assert has_marker(ax, "rejected", "RT1", reuse.time)
+    assert not has_marker(ax, "revoked", "RT1", reuse.time)
+    assert "attacker: reuse → F1 revoked" in [unnumbered(note) for note in notes(ax)]
+
+
+def test_same_time_markers_keep_their_time(race):
+    now = race.events.last().time
+    ax = timeline.plot_timeline(race.events)
+    moments = {num(event.time) for event in race.events}
+    moments |= {num(event.expires_at) for event in race.events if event.expires_at}
+    for style, x, _ in all_markers(ax):
+        assert any(abs(x - moment) < 1e-9 for moment in moments), style
+        assert x <= num(now) + 1e-9, style
+
+
+def test_same_time_markers_stack_without_overlap(race):
+    ax = timeline.plot_timeline(race.events)
+    assert overlapping_markers(ax) == []
+
+
+def test_stacked_markers_read_top_down_in_event_order(race):
+    ax = timeline.plot_timeline(race.events)
+    y = lane_y(ax, "AT2")
+    on_lane = sorted(((my, style) for style, _, my in all_markers(ax) if lane_at(ax, my) == "AT2"))
+    assert [style for _, style in on_lane] == ["issued", "verified", "revoked", "rejected"]
+    assert on_lane[0][0] < y < on_lane[-1][0]  # The y axis points down: the first event is on top.
+
+
+def test_crowded_moment_notes_numbered_in_event_order(race):
+    ax = timeline.plot_timeline(race.events)
+    numbered = sorted(notes(ax), key=lambda note: int(note.split(".")[0]))
+    assert [unnumbered(note) for note in numbered] == [
+        "tab A: 401 exp",
+        "tab A: refresh → AT2 + RT2",
+        "tab A: 200 OK",
+        "tab B: 401 exp",
+        "tab B: reuse → F1 revoked",
+        "tab A: 401 revoked",
+    ]
+
+
+def test_crowded_moment_notes_give_time_offsets(race):
+    ax = timeline.plot_timeline(race.events)
+    by_text = {unnumbered(note): note for note in notes(ax)}
+    assert by_text["tab A: 401 exp"].startswith("1. 09:05:00.000  ")
+    assert by_text["tab B: 401 exp"].startswith("4. +20 ms  ")
+    assert by_text["tab A: 401 revoked"].startswith("6. +1.02 s  ")
+
+
+def test_notes_unnumbered_when_no_moment_is_crowded(auth, clock):
+    pair = auth.issue("alice", client_id="app", scope="read", actor="user")
+    clock.advance(minutes=1)
+    auth.verify(pair.access_token, actor="user")
+    clock.advance(minutes=1)
+    auth.introspect(pair.access_token, actor="resource server")
+    ax = timeline.plot_timeline(auth.events)
+    assert sorted(notes(ax)) == ["resource server: introspection → active", "user: 200 OK"]
+
+
+def test_rejection_note_names_actor_and_failed_check(auth, clock):
     pair = auth.issue("alice", client_id="app", scope="read", actor="user")
     clock.advance(minutes=1)
     error(auth.verify, pair.access_token, required_scope="write", actor="user")
     clock.advance(minutes=5)
     error(auth.verify, pair.access_token, actor="user")
     ax = timeline.plot_timeline(auth.events)
-    assert "scope" in notes(ax)
-    assert "exp" in notes(ax)
+    assert sorted(notes(ax)) == ["user: 401 exp", "user: 403 scope"]
 
 
-def test_note_names_actor_other_than_token_holder(stolen):
+def test_notes_say_who_and_why(stolen):
     ax = timeline.plot_timeline(stolen.events)
-    assert any("attacker" in note for note in notes(ax))
-    assert not any("user" in note for note in notes(ax))
+    texts = [unnumbered(note) for note in notes(ax)]
+    assert "user: 401 revoked" in texts
+    assert "user: 200 OK" in texts
 
 
-def test_revocation_rejection_note(stolen):
-    ax = timeline.plot_timeline(stolen.events)
-    assert "revocation" in notes(ax)
+def test_refused_refresh_note_gives_reason(authority, clock):
+    auth = authority("HS256", detect_reuse=False)
+    pair = auth.issue("alice", client_id="app", scope="read", actor="user")
+    auth.refresh(pair.refresh_token, client_id="app", actor="user")
+    clock.advance(minutes=1)
+    error(auth.refresh, pair.refresh_token, client_id="app", actor="attacker")
+    ax = timeline.plot_timeline(auth.events)
+    assert "attacker: refresh refused: RT1 already rotated" in [unnumbered(note) for note in notes(ax)]
 
 
-def test_reuse_marker_is_largest(every_kind):
-    ax = timeline.plot_timeline(every_kind.events)
-    sizes = {line.get_gid(): line.get_markersize() for line in ax.lines if str(line.get_gid()).startswith("mark:")}
-    reuse_size = sizes.pop("mark:reuse_detected")
-    assert reuse_size > max(sizes.values())
+def test_introspection_note_says_why_inactive(auth, clock):
+    pair = auth.issue("alice", client_id="app", scope="read", actor="user")
+    clock.advance(minutes=6)
+    auth.introspect(pair.access_token, actor="resource server")
+    ax = timeline.plot_timeline(auth.events)
+    assert notes(ax) == ["resource server: introspection → inactive (expired)"]
 
 
-def test_each_event_kind_has_own_marker_shape(every_kind):
-    ax = timeline.plot_timeline(every_kind.events)
-    drawn = {line.get_gid(): line.get_marker() for line in ax.lines if str(line.get_gid()).startswith("mark:")}
-    assert set(drawn) == {f"mark:{kind.value}" for kind in EventKind}
-    assert len(set(drawn.values())) == len(EventKind)
+def test_skewed_server_event_at_true_time(auth, clock):
+    pair = auth.issue("alice", client_id="app", scope="read", actor="user")
+    clock.advance(minutes=4, seconds=30)
+    ahead = auth.with_clock(tl.OffsetClock(clock, 45))
+    error(ahead.verify, pair.access_token, actor="user")
+    ax = timeline.plot_timeline(auth.events)
+
+    assert has_marker(ax, "rejected", "AT1", clock.now())
+    assert notes(ax) == ["user: 401 exp (API clock reads 09:05:15)"]
+    assert bar_end(bar(ax, "AT1")) > num(clock.now())  # Rejected before the bar ends: early.
 
 
-def test_marker_styles_cover_every_kind():
+def test_leeway_acceptance_is_named(authority, clock):
+    auth = authority("HS256")
+    pair = auth.issue("alice", client_id="app", scope="read", actor="user")
+    clock.advance(minutes=4, seconds=30)
+    lenient = auth.with_clock(tl.OffsetClock(clock, 45))
+    lenient.policy = lenient.policy.replace(leeway=60)
+    lenient.verify(pair.access_token, actor="user")
+    ax = timeline.plot_timeline(auth.events)
+    assert notes(ax) == ["user: 200 OK (API clock reads 09:05:15, within leeway)"]
+
+
+def test_marker_styles_have_distinct_shapes():
+    shapes = [style.marker for style in timeline.MARKER_STYLES.values()]
+    assert len(set(shapes)) == len(shapes)
+
+
+def test_only_rejections_use_a_triangle():
+    triangles = {"v", "^", "<", ">", "1", "2", "3", "4"}
+    assert [name for name, style in timeline.MARKER_STYLES.items() if style.marker in triangles] == ["rejected"]
+
+
+def test_event_styles_cover_every_kind():
     assert set(timeline.EVENT_STYLES) == set(EventKind)
-    assert len({style.marker for style in timeline.EVENT_STYLES.values()}) == len(EventKind)
+    assert set(timeline.EVENT_STYLES.values()) <= set(timeline.MARKER_STYLES.values())
+
+
+def test_introspection_marker_contrasts_with_bars():
+    def gray(colour: str) -> float:
+        red, green, blue = to_rgb(colour)
+        return 0.299 * red + 0.587 * green + 0.114 * blue
+
+    fill = timeline.MARKER_STYLES["introspected"].color
+    for bar_colour in (timeline.REFRESH_BAR["color"], timeline.ACCESS_BAR["color"]):
+        assert abs(gray(fill) - gray(bar_colour)) > 0.25, bar_colour
 
 
 def test_marker_colours_from_okabe_ito(every_kind):
     ax = timeline.plot_timeline(every_kind.events)
     for line in ax.lines:
-        if str(line.get_gid()).startswith("mark:"):
+        if str(line.get_gid()).startswith("mark:") and line.get_gid() != "mark:expired":
             assert to_hex(line.get_markerfacecolor()) in OKABE_ITO | {"#ffffff"}, line.get_gid()
             assert to_hex(line.get_markeredgecolor()) == "#000000", line.get_gid()
 
@@ -412,6 +737,12 @@ def test_now_defaults_to_last_event(stolen):
     assert now_line.get_xdata()[0] == pytest.approx(num(stolen.events.last().time))
     label = text_with_gid(ax, "now-label")
     assert label is not None and label.get_text() == "now 09:09:00"
+
+
+def test_now_label_shows_milliseconds_when_present(race):
+    ax = timeline.plot_timeline(race.events)
+    label = text_with_gid(ax, "now-label")
+    assert label is not None and label.get_text() == "now 09:05:01.020"
 
 
 def test_now_argument_moves_line_and_shades_future(auth, clock):
@@ -442,6 +773,15 @@ def test_default_window_leaves_room_for_notes(stolen):
             box = text.get_window_extent(renderer)
             assert axes_box.x0 <= box.x0, text.get_text()
             assert box.x1 <= axes_box.x1, text.get_text()
+
+
+def test_default_window_shows_access_expiry_soon_after_now(auth, clock):
+    auth.issue("alice", client_id="app", scope="read")
+    expires_at = clock.now() + timedelta(minutes=5)
+    clock.advance(minutes=2)
+    ax = timeline.plot_timeline(auth.events, now=clock.now())
+    assert ax.get_xlim()[1] > num(expires_at)
+    assert has_marker(ax, "expired", "AT1", expires_at)
 
 
 def test_window_argument_sets_limits(stolen):
@@ -495,9 +835,27 @@ def test_title_argument_overrides_summary(stolen):
 def test_legend_lists_bars_then_drawn_kinds(stolen):
     ax = timeline.plot_timeline(stolen.events)
     assert legend_labels(ax) == [
-        "refresh token", "access token", "issued", "API call accepted", "rejected", "expired",
-        "refreshed", "rotated", "reuse detected", "revoked",
+        "refresh token", "access token", "rotated, kept on record", "issued", "API call accepted",
+        "rejected (call or refresh)", "refreshed", "revoked", "end of lifetime (exp)",
     ]
+
+
+def test_legend_explains_pale_remaining_lifetime(auth, clock):
+    auth.issue("alice", client_id="app", scope="read")
+    clock.advance(minutes=2)
+    ax = timeline.plot_timeline(auth.events, now=clock.now())
+    assert "pale: lifetime left after now" in legend_labels(ax)
+
+
+def test_long_title_wraps_onto_two_lines(auth, clock):
+    ax = timeline.plot_timeline([], title="x")
+    assert ax.get_title() == "x"
+    auth.issue("alice", client_id="app", scope="read")
+    title = "A title long enough to need two lines on the figure, because it names many tokens; RT1, RT2, RT3, RT4"
+    ax = timeline.plot_timeline(auth.events, title=title)
+    assert ax.get_title().count("\n") == 1
+    assert ax.get_title().replace("\n", " ") == title
+    assert overlapping_texts(ax) == []
 
 
 # -- readability --------------------------------------------------------------------------------------
@@ -510,6 +868,21 @@ def test_all_text_at_least_12_points(every_kind):
         (text.get_text(), text.get_fontsize()) for text in ax.figure.findobj(Text)
         if text.get_visible() and text.get_text() and text.get_fontsize() < 12
     ]
+    assert small == []
+
+
+def test_rendered_text_at_least_12_points_tall(every_kind):
+    """Measure each drawn text: the height of a line of DejaVu Sans is about one em, so 12 points or more."""
+    ax = timeline.plot_timeline(every_kind.events)
+    renderer = draw(ax)
+    to_points = 72 / ax.figure.dpi
+    small = []
+    for text in ax.figure.findobj(Text):
+        if not text.get_visible() or not text.get_text().strip():
+            continue
+        line_height = text.get_window_extent(renderer).height * to_points / (text.get_text().count("\n") + 1)
+        if line_height < 12:
+            small.append((text.get_text(), round(line_height, 1)))
     assert small == []
 
 
@@ -592,6 +965,7 @@ def test_plot_handles_thirty_events(auth, clock):
     assert lanes(ax) == [f"RT{n}" for n in range(1, 10)] + [f"AT{n}" for n in range(1, 10)]
     assert len(markers(ax, "verified")) == 8
     assert overlapping_texts(ax) == []
+    assert overlapping_markers(ax) == []
 
 
 def test_markers_merge_when_events_coincide(auth):
@@ -600,7 +974,7 @@ def test_markers_merge_when_events_coincide(auth):
         auth.verify(pair.access_token, actor="user")
     ax = timeline.plot_timeline(auth.events)
     assert len(markers(ax, "verified")) == 1
-    assert "×3" in notes(ax)
+    assert notes(ax) == ["user: 200 OK (3 calls)"]
 
 
 def test_matplotlib_loaded_only_to_plot_and_never_pyplot():
@@ -812,52 +1186,129 @@ def test_summary_of_no_events():
     assert timeline.summarize([]) == "No events yet"
 
 
+def test_summary_of_refresh_triggers(auth, clock):
+    pair = auth.issue("alice", client_id="app", scope="read", actor="user")
+    clock.advance(minutes=5)
+    error(auth.verify, pair.access_token, actor="user")
+    pair = auth.refresh(pair.refresh_token, client_id="app", actor="user")
+    clock.advance(minutes=4)
+    auth.refresh(pair.refresh_token, client_id="app", actor="user")
+    assert timeline.summarize(auth.events) == (
+        "2 refreshes rotated RT1 → RT2 → RT3: after a 401, then ahead of expiry"
+    )
+
+
+def test_summary_keeps_rotation_chains_within_families(auth, clock):
+    first = auth.issue("alice", client_id="app", scope="read", actor="user")
+    second = auth.issue("alice", client_id="app", scope="read", actor="user")
+    clock.advance(minutes=5)
+    auth.refresh(first.refresh_token, client_id="app", actor="user")
+    auth.refresh(second.refresh_token, client_id="app", actor="user")
+    assert timeline.summarize(auth.events) == "2 refreshes rotated RT1 → RT3 (F1) and RT2 → RT4 (F2)"
+
+
+def test_summary_of_replays_without_reuse_detection(authority, clock):
+    auth = authority("HS256", detect_reuse=False)
+    pair = auth.issue("alice", client_id="app", scope="read", actor="user")
+    clock.advance(minutes=1)
+    auth.refresh(pair.refresh_token, client_id="app", actor="attacker")
+    error(auth.refresh, pair.refresh_token, client_id="app", actor="user")
+    assert timeline.summarize(auth.events) == (
+        "No reuse detection: replays of RT1 refused, no family revoked; attacker keeps a valid RT2"
+    )
+
+
+def test_summary_of_clock_skew_with_leeway(auth, clock):
+    pair = auth.issue("alice", client_id="app", scope="read")
+    clock.advance(minutes=4, seconds=30)
+    ahead = auth.with_clock(tl.OffsetClock(clock, 45))
+    error(ahead.verify, pair.access_token)
+    lenient = auth.with_clock(tl.OffsetClock(clock, 45))
+    lenient.policy = lenient.policy.replace(leeway=60)
+    lenient.verify(pair.access_token)
+    assert timeline.summarize(auth.events) == (
+        "Clock skew: a server clock 45 s ahead rejected AT1 early (exp); with leeway it was accepted"
+    )
+
+
 # -- scenarios ---------------------------------------------------------------------------------------------
 
 scenarios = pytest.importorskip("tokenlab.scenarios")
-SCENARIO_NAMES = list(scenarios.SCENARIOS)
+SCENARIO_CASES = [(name, {}) for name in scenarios.SCENARIOS] + [
+    ("two-tabs-race", {"reuse_grace": 10}),
+    ("stolen-refresh-token", {"detect_reuse": False}),
+]
+CASE_IDS = [name + "".join(f"[{key}={value}]" for key, value in changes.items()) for name, changes in SCENARIO_CASES]
 
 
 @pytest.fixture(scope="module")
-def scenario_results() -> dict[str, Any]:
-    return {name: scenarios.run_scenario(name) for name in SCENARIO_NAMES}
+def scenario_plots() -> dict[str, tuple[Any, Any]]:
+    """Run every scenario and the two variants once, and plot each: case id -> (result, axes)."""
+    plots = {}
+    for case_id, (name, changes) in zip(CASE_IDS, SCENARIO_CASES):
+        result = scenarios.run_scenario(name, **changes)
+        plots[case_id] = (result, timeline.plot_timeline(result.events, now=result.now))
+    return plots
 
 
-@pytest.mark.parametrize("name", SCENARIO_NAMES)
-def test_scenario_plot_has_lane_per_labelled_token(scenario_results, name):
-    result = scenario_results[name]
-    ax = timeline.plot_timeline(result.events, now=result.now)
+@pytest.mark.parametrize("case", CASE_IDS)
+def test_scenario_plot_has_lane_per_token_and_key(scenario_plots, case):
+    result, ax = scenario_plots[case]
     labels = {event.label for event in result.events if event.label}
-    assert set(lanes(ax)) - {"signing key", "unknown token"} == labels
+    kids = {str(e.detail[key]) for e in result.events if e.kind is EventKind.KEY_ROTATED for key in ("kid", "previous_kid")}
+    assert set(lanes(ax)) == labels | kids
 
 
-@pytest.mark.parametrize("name", SCENARIO_NAMES)
-def test_scenario_plot_marks_every_event(scenario_results, name):
-    result = scenario_results[name]
-    ax = timeline.plot_timeline(result.events, now=result.now)
+@pytest.mark.parametrize("case", CASE_IDS)
+def test_scenario_plot_marks_every_event_at_its_time(scenario_plots, case):
+    result, ax = scenario_plots[case]
     for event in result.events:
-        lane = event.label or ("signing key" if event.kind is EventKind.KEY_ROTATED else "unknown token")
-        assert has_marker(ax, event.kind.value, lane, event.time, slack_points=80, merge_points=12), (
+        assert has_marker(ax, marker_style(event, result.events), event_lane(event), event.time), (
             event.seq, event.kind.value,
         )
 
 
-@pytest.mark.parametrize("name", SCENARIO_NAMES)
-def test_scenario_plot_texts_do_not_overlap(scenario_results, name):
-    result = scenario_results[name]
-    ax = timeline.plot_timeline(result.events, now=result.now)
+@pytest.mark.parametrize("case", CASE_IDS)
+def test_scenario_plot_has_no_marker_after_now(scenario_plots, case):
+    result, ax = scenario_plots[case]
+    late = [(style, x) for style, x, _ in all_markers(ax) if style != "expired" and x > num(result.now) + 1e-9]
+    assert late == []
+
+
+@pytest.mark.parametrize("case", CASE_IDS)
+def test_scenario_plot_markers_do_not_overlap(scenario_plots, case):
+    _, ax = scenario_plots[case]
+    assert overlapping_markers(ax) == []
+
+
+@pytest.mark.parametrize("case", CASE_IDS)
+def test_scenario_plot_texts_do_not_overlap(scenario_plots, case):
+    _, ax = scenario_plots[case]
     assert overlapping_texts(ax) == []
 
 
-@pytest.mark.parametrize("name", SCENARIO_NAMES)
-def test_scenario_title_is_summary(scenario_results, name):
-    result = scenario_results[name]
-    ax = timeline.plot_timeline(result.events, now=result.now)
-    assert ax.get_title() == timeline.summarize(result.events)
+@pytest.mark.parametrize("case", CASE_IDS)
+def test_scenario_title_is_summary(scenario_plots, case):
+    result, ax = scenario_plots[case]
+    assert ax.get_title().replace("\n", " ") == timeline.summarize(result.events)
 
 
-@pytest.mark.parametrize("name", SCENARIO_NAMES)
-def test_scenario_text_timeline_repeats(scenario_results, name):
-    again = scenarios.run_scenario(name)
-    first = scenario_results[name]
+@pytest.mark.parametrize("case", CASE_IDS)
+def test_scenario_text_timeline_repeats(scenario_plots, case):
+    name, changes = SCENARIO_CASES[CASE_IDS.index(case)]
+    first, _ = scenario_plots[case]
+    again = scenarios.run_scenario(name, **changes)
     assert timeline.format_timeline(again.events, now=again.now) == timeline.format_timeline(first.events, now=first.now)
+
+
+def test_undetected_reuse_title_per_family(scenario_plots):
+    result, ax = scenario_plots["stolen-refresh-token[detect_reuse=False]"]
+    title = ax.get_title().replace("\n", " ")
+    assert "RT2 → RT4" not in title
+    assert title.endswith("attacker keeps a valid RT4")
+
+
+def test_grace_scenario_shades_ten_second_window(scenario_plots):
+    _, ax = scenario_plots["two-tabs-race[reuse_grace=10]"]
+    [window] = [patch for patch in ax.patches if patch.get_gid() == "grace:RT1"]
+    assert window.get_width() == pytest.approx(10 * SECOND)

@@ -1,10 +1,11 @@
 """Timelines of an authority's event log: a plot, a text listing and a one-line summary.
 
 :func:`plot_timeline` draws one lane per token, grouped by token family: each
-token's lifetime as a bar, and every event as a marker on the lane of the token
-it concerns. :func:`format_timeline` lists the same events as deterministic
-text, one line per event, for notebook outputs that are compared byte for
-byte. :func:`summarize` returns the one-line title of what happened.
+token's lifetime as a bar, and every outcome as a marker at the time it
+happened on the lane of the token it concerns. :func:`format_timeline` lists
+the same events as deterministic text, one line per event, for notebook
+outputs that are compared byte for byte. :func:`summarize` returns the
+one-line title of what happened.
 
 Everything here only reads :class:`~tokenlab.events.Event` records; nothing
 calls the engine. matplotlib is imported by the plotting functions only, so
@@ -16,7 +17,10 @@ backend and leave no global figure state behind.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import functools
+import math
+import re
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
@@ -26,9 +30,8 @@ from .events import Event, EventKind, EventLog
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
-    from matplotlib.figure import Figure
 
-__all__ = ["EVENT_STYLES", "format_timeline", "plot_timeline", "summarize"]
+__all__ = ["EVENT_STYLES", "MARKER_STYLES", "format_timeline", "plot_timeline", "summarize"]
 
 # -- look ---------------------------------------------------------------------
 
@@ -40,26 +43,45 @@ BLUISH_GREEN = "#009E73"
 YELLOW = "#F0E442"
 BLUE = "#0072B2"
 VERMILLION = "#D55E00"
-REDDISH_PURPLE = "#CC79A7"
 
 TEXT_COLOR = "#1A1A1A"
+MUTED_TEXT_COLOR = "#4D4D4D"
 GRID_COLOR = "#D0D0D0"
-FAMILY_BAND_COLOR = "#F0F0F0"
+SEPARATOR_COLOR = "#9A9A9A"
+LANE_EDGE_COLOR = "#EBEBEB"
+RECORD_COLOR = "#8C8C8C"
 BACKGROUND = "white"
 
-FONT_SIZE = 12
+FONT_SIZE = 13
 """Points; every text in the figure is at least this large so that it reads on a projector."""
-TITLE_SIZE = 15
+TITLE_SIZE = 16
 
 ACCESS_BAR = {"color": SKY_BLUE, "hatch": None, "legend": "access token"}
 REFRESH_BAR = {"color": ORANGE, "hatch": "///", "legend": "refresh token"}
-BAR_HEIGHT = 0.5
-"""Bar thickness as a fraction of one lane."""
+STATELESS_BAR = {"color": "#D9EEFA", "hatch": "xx", "edge": BLUE, "legend": "revoked, still accepted by stateless check"}
+RECORD_LEGEND = "rotated, kept on record"
+GRACE_LEGEND = "grace window"
+KEY_SIGNING = {"color": "#A6A6A6", "hatch": None, "legend": "key signs new tokens"}
+KEY_VERIFYING = {"color": "white", "hatch": "..", "legend": "key only verifies"}
+FUTURE_LEGEND = "pale: lifetime left after now"
+
+LANE_POINTS = 36.0
+"""The height of a standard lane, with one row of markers (0.5 inch); lanes with more rows are taller."""
+BAR_POINTS = 18.0
+"""The thickness of a token's bar."""
+RECORD_POINTS = 3.0
+"""The thickness of the grey line that continues a rotated refresh token kept on record."""
+SLOT_POINTS = 17.0
+"""The vertical distance between the rows of a lane: markers stacked at one moment, and their notes."""
+CLUSTER_POINTS = 16.0
+"""Noted markers on any lanes whose centres lie closer than this horizontally form one moment."""
+SPAN_ROW = 0.9
+"""The height, in lanes, of the row above a family that shows its absolute lifetime."""
 
 
 @dataclass(frozen=True)
 class MarkerStyle:
-    """The drawing style of one event kind: a marker shape, a fill colour, a size in points and its legend text."""
+    """The drawing style of one kind of outcome: a marker shape, a fill colour, a size in points and its legend text."""
 
     marker: str
     color: str
@@ -67,23 +89,49 @@ class MarkerStyle:
     legend: str
 
 
-EVENT_STYLES: dict[EventKind, MarkerStyle] = {
-    EventKind.ISSUED: MarkerStyle("o", "white", 9, "issued"),
-    EventKind.VERIFIED: MarkerStyle("s", BLUISH_GREEN, 9, "API call accepted"),
-    EventKind.REJECTED: MarkerStyle("v", VERMILLION, 11, "rejected"),
-    EventKind.EXPIRED: MarkerStyle("p", REDDISH_PURPLE, 11, "expired"),
-    EventKind.REFRESHED: MarkerStyle("D", BLUE, 8, "refreshed"),
-    EventKind.ROTATED: MarkerStyle(">", SKY_BLUE, 11, "rotated"),
-    EventKind.GRACE_REUSE: MarkerStyle("P", YELLOW, 11, "grace retry"),
-    EventKind.REUSE_DETECTED: MarkerStyle("*", VERMILLION, 22, "reuse detected"),
-    EventKind.REVOKED: MarkerStyle("X", BLACK, 10, "revoked"),
-    EventKind.INTROSPECTED: MarkerStyle("^", ORANGE, 10, "introspected"),
-    EventKind.KEY_ROTATED: MarkerStyle("H", "white", 11, "key rotated"),
+MARKER_STYLES: dict[str, MarkerStyle] = {
+    "issued": MarkerStyle("o", "white", 9, "issued"),
+    "verified": MarkerStyle("s", BLUISH_GREEN, 10, "API call accepted"),
+    "rejected": MarkerStyle("v", VERMILLION, 13, "rejected (call or refresh)"),
+    "refreshed": MarkerStyle("D", BLUE, 9, "refreshed"),
+    "superseded": MarkerStyle("p", SKY_BLUE, 12, "superseded (grace retry)"),
+    "revoked": MarkerStyle("X", BLACK, 11, "revoked"),
+    "introspected": MarkerStyle("P", "white", 13, "introspected"),
+    "key_rotated": MarkerStyle("H", "white", 12, "key rotated"),
+    "expired": MarkerStyle("|", BLACK, BAR_POINTS + 6, "end of lifetime (exp)"),
 }
-"""The marker of each event kind. Every kind has its own shape, so the plot also reads in grayscale.
+"""The marker of each kind of outcome; every one has its own shape, so the plot also reads in grayscale.
 
-A bar that ends early carries the marker of what ended it: ``rotated``,
-``revoked``, or ``expired`` where its lifetime ran out.
+One outcome gets one marker: a rejected API call and a refused refresh are
+both ``rejected``, whatever the reason (expiry, revocation, reuse), and the
+note beside the marker gives the reason. A refresh and the rotation it
+causes are one ``refreshed`` marker. ``expired`` is the tick that ends a
+bar at the token's own expiry; it marks no event.
+"""
+
+_STYLE_OF_KIND: dict[EventKind, str] = {
+    EventKind.ISSUED: "issued",
+    EventKind.VERIFIED: "verified",
+    EventKind.REJECTED: "rejected",
+    EventKind.EXPIRED: "rejected",
+    EventKind.REUSE_DETECTED: "rejected",
+    EventKind.REFRESHED: "refreshed",
+    EventKind.ROTATED: "refreshed",
+    EventKind.GRACE_REUSE: "refreshed",
+    EventKind.REVOKED: "revoked",
+    EventKind.INTROSPECTED: "introspected",
+    EventKind.KEY_ROTATED: "key_rotated",
+}
+
+EVENT_STYLES: dict[EventKind, MarkerStyle] = {kind: MARKER_STYLES[name] for kind, name in _STYLE_OF_KIND.items()}
+"""The marker each event kind is drawn with.
+
+An ``expired`` event is a call or refresh rejected because the token had
+expired, so it gets the rejected marker. A ``rotated`` or ``grace_reuse``
+event shares the marker of the refresh it belongs to, and a
+``reuse_detected`` event's marker also stands for the family revocation it
+caused. A grace retry also puts a ``superseded`` marker on the token it
+replaced.
 """
 
 NOTE_GAP = 5
@@ -91,21 +139,27 @@ NOTE_GAP = 5
 CLIP_NOTE_OFFSET = 4
 """Points between the right edge of the axes and a clipped bar's note."""
 MAX_NOTE_SHARE = 0.75
-"""The largest share of the axes width that the window grows to fit one run of markers and its note."""
-MARKER_GAP = 1.5
-"""Points between markers moved side by side."""
+"""The largest share of the axes width that the window grows to fit one note right of its marker."""
+MIN_EVENT_SHARE = 0.55
+"""The window grows for notes only while the default window's span keeps at least this share of the axes width."""
+FUTURE_SHARE = 1.5
+"""The default window runs on past ``now`` to an access token's expiry if that lies within this many times the events' span."""
 
-KEY_LANE = "signing key"
+SERVER_ACTORS = ("resource server", "admin")
+"""Actors that hold no tokens; when events name any other two actors, each lane names its token's holder."""
+RECORD_CUTS = ("rotated", "superseded")
+"""The cuts after which a refresh token stays on record, drawn as a thin grey line."""
+KEY_FAMILY = "signing keys"
 UNKNOWN_LANE = "unknown token"
 
 # Figure geometry, in inches, for figures this module creates.
 FIGURE_WIDTH = 12.0
-LANE_HEIGHT = 0.5
-TOP_MARGIN = 0.95
-AXIS_LABEL_SPACE = 0.95
-LEGEND_ROW_HEIGHT = 0.3
-FAMILY_COLUMN = 0.55
+TOP_MARGIN = 0.55
+TITLE_LINE = 0.32
+AXIS_LABEL_SPACE = 0.75
+LEGEND_ROW_HEIGHT = 0.27
 RIGHT_MARGIN = 0.35
+COLUMN_GAP = 0.15
 
 MAX_TICKS = 8
 TICK_STEPS = (
@@ -136,104 +190,244 @@ def _is_access_label(label: str) -> bool:
     return label.startswith("AT")
 
 
+def _server_time(event: Event) -> datetime | None:
+    """Return the clock reading of a server whose clock differs from the true time, or None."""
+    reading = event.detail.get("server_time")
+    return reading if isinstance(reading, datetime) else None
+
+
 @dataclass
 class _Lane:
-    """One token's row in the plot, with the lifetime read from the events."""
+    """One row of the plot: a token with the lifetime read from the events, or a signing key.
+
+    ``cut_at`` is when something ended the token before its expiry, and
+    ``cut_kind`` what: ``rotated``, ``superseded``, ``revoked``, or ``key``
+    (its signing key was gone). ``stateless_until`` is set on an access token
+    that a stateless check accepted after its revocation: it stays usable
+    there until its expiry.
+    """
 
     key: str
     family_id: str | None
     token_type: str | None
-    owner: str | None = None
+    holder: str | None = None
     issued_at: datetime | None = None
     expires_at: datetime | None = None
     cut_at: datetime | None = None
-    cut_kind: EventKind | None = None
+    cut_kind: str | None = None
+    cut_order: float = 0.0
+    """The position in the event log of the event that cut the bar."""
+    kid: str | None = None
+    stateless_until: datetime | None = None
+    record_until: datetime | None = None
+    is_key: bool = False
 
-    def end(self) -> tuple[datetime | None, EventKind | None]:
-        """Return when the bar ends and which marker ends it: a rotation, a revocation, or the expiry."""
+    def end(self) -> tuple[datetime | None, str | None]:
+        """Return when the bar ends and why: a cut (rotation, revocation, key removal) or ``expired``."""
         if self.cut_at is not None and (self.expires_at is None or self.cut_at < self.expires_at):
             return self.cut_at, self.cut_kind
         if self.expires_at is not None:
-            return self.expires_at, EventKind.EXPIRED
+            return self.expires_at, "expired"
         return None, None
 
-    def cut(self, moment: datetime, kind: EventKind) -> None:
-        """End the bar at ``moment`` unless it already ended earlier."""
+    def cut(self, moment: datetime, kind: str, order: int) -> None:
+        """End the bar at ``moment`` unless it already ended earlier; ``order`` is the cutting event's position in the log."""
         current_end, _ = self.end()
         if current_end is None or moment < current_end:
-            self.cut_at, self.cut_kind = moment, kind
+            self.cut_at, self.cut_kind, self.cut_order = moment, kind, float(order)
+
+
+@dataclass
+class _KeyPeriod:
+    """A time during which a signing key signs new tokens, or only verifies tokens it signed earlier."""
+
+    kid: str
+    start: datetime
+    end: datetime | None
+    signing: bool
+
+
+@dataclass
+class _Family:
+    """A token family as the plot shows it: its start, first holder, revocation and absolute expiry."""
+
+    family_id: str
+    started_at: datetime | None = None
+    holder: str | None = None
+    revoked_at: datetime | None = None
+    absolute_end: datetime | None = None
+    """The family's absolute expiry, known only once a refresh was refused for reaching it."""
+
+    def end(self) -> datetime | None:
+        """Return when the family ended: its revocation or its absolute expiry, whichever came first."""
+        ends = [moment for moment in (self.revoked_at, self.absolute_end) if moment is not None]
+        return min(ends) if ends else None
+
+
+@dataclass
+class _Grace:
+    """The grace window of a rotated refresh token in which a retry with it was accepted."""
+
+    lane: str
+    start: datetime
+    length: timedelta | None
+    retry_at: datetime
 
 
 @dataclass
 class _Model:
-    """The lanes in drawing order and, for each event, the key of the lane it belongs on."""
+    """The lanes in drawing order, the families, key periods and grace windows read from the events."""
 
     lanes: list[_Lane]
     event_lanes: list[str]
-    families: list[tuple[str | None, list[int]]]
+    families: dict[str, _Family]
+    family_groups: list[tuple[str | None, list[int]]]
+    key_periods: list[_KeyPeriod]
+    graces: list[_Grace]
+    has_key_events: bool
+
+    def lane_index(self) -> dict[str, int]:
+        return {lane.key: index for index, lane in enumerate(self.lanes)}
 
 
 def _lane_key(event: Event) -> str:
     if event.kind is EventKind.KEY_ROTATED:
-        return KEY_LANE
+        return str(event.detail.get("kid") or "signing key")
     return event.label or UNKNOWN_LANE
 
 
+_GRACE_PATTERN = re.compile(r"within the ([0-9.]+) s grace window")
+
+
+def _grace_length(event: Event) -> timedelta | None:
+    """Read the grace window's length from a grace_reuse event's reason, which the authority writes as "... 10 s grace window"."""
+    found = _GRACE_PATTERN.search(event.reason or "")
+    return timedelta(seconds=float(found.group(1))) if found else None
+
+
 def _build_model(events: Sequence[Event]) -> _Model:
-    """Work out the lanes, each token's lifetime and where it was cut short."""
+    """Work out the lanes, each token's lifetime and where it was cut short, the families and the signing keys."""
     families_by_label: dict[str, str] = {}
     for event in events:
         if event.label and event.family_id:
             families_by_label.setdefault(event.label, event.family_id)
 
     lanes: dict[str, _Lane] = {}
+    families: dict[str, _Family] = {}
+    graces: list[_Grace] = []
+    rotated_at: dict[str, datetime] = {}
 
     def lane_for(key: str, event: Event) -> _Lane:
         if key not in lanes:
-            token_type = event.token_type
-            if key in (KEY_LANE, UNKNOWN_LANE):
-                token_type = None
-            elif token_type is None:
-                token_type = "access_token" if _is_access_label(key) else "refresh_token"
-            lanes[key] = _Lane(key, families_by_label.get(key), token_type)
+            if event.kind is EventKind.KEY_ROTATED:
+                lanes[key] = _Lane(key, None, None, is_key=True)
+            else:
+                token_type = event.token_type
+                if key == UNKNOWN_LANE:
+                    token_type = None
+                elif token_type is None:
+                    token_type = "access_token" if _is_access_label(key) else "refresh_token"
+                lanes[key] = _Lane(key, families_by_label.get(key), token_type)
         return lanes[key]
 
     event_lanes = []
-    for event in events:
+    for position, event in enumerate(events):
         key = _lane_key(event)
         event_lanes.append(key)
         lane = lane_for(key, event)
+        family = families.setdefault(lane.family_id, _Family(lane.family_id)) if lane.family_id else None
 
         if event.kind is EventKind.ISSUED and event.label:
             lane.issued_at = event.issued_at or event.time
             lane.expires_at = event.expires_at
-            lane.owner = event.actor
+            lane.holder = event.actor
+            lane.kid = event.detail.get("kid")
+            if family is not None and family.started_at is None:
+                family.started_at, family.holder = lane.issued_at, event.actor
         elif event.kind is EventKind.REFRESHED and event.expires_at is not None and event.label:
             # Without rotation the same refresh token stays; a refresh restarts its idle clock.
             lane.expires_at = event.expires_at
         elif event.kind is EventKind.ROTATED and event.label:
-            lane.cut(event.time, EventKind.ROTATED)
+            lane.cut(event.time, "rotated", position)
+            rotated_at[event.label] = event.time
         elif event.kind is EventKind.GRACE_REUSE:
             superseded = event.detail.get("superseded")
             if superseded in lanes:
-                lanes[superseded].cut(event.time, EventKind.ROTATED)
+                lanes[superseded].cut(event.time, "superseded", position)
+            if event.label:
+                start = rotated_at.get(event.label, event.time)
+                graces.append(_Grace(event.label, start, _grace_length(event), event.time))
         elif event.kind is EventKind.REVOKED and event.outcome == "ok" and event.label:
             if event.detail.get("family_revoked"):
+                if family is not None and family.revoked_at is None:
+                    family.revoked_at = event.time
                 for other in lanes.values():
                     if other.family_id == event.family_id and other.issued_at is not None:
-                        other.cut(event.time, EventKind.REVOKED)
+                        other.cut(event.time, "revoked", position)
             else:
-                lane.cut(event.time, EventKind.REVOKED)
+                lane.cut(event.time, "revoked", position)
+        elif event.kind is EventKind.REJECTED and event.check == "kid" and lane.token_type == "access_token":
+            lane.cut(event.time, "key", position)
+        elif event.kind is EventKind.EXPIRED and event.check == "absolute_expiry" and family is not None:
+            family.absolute_end = lane.expires_at or event.time
+        elif event.kind is EventKind.VERIFIED and event.detail.get("stateless"):
+            bar_end, cause = lane.end()
+            if cause == "revoked" and bar_end is not None and event.time >= bar_end and lane.expires_at is not None:
+                lane.stateless_until = lane.expires_at
 
-    ordered, families = _order_lanes(lanes)
-    return _Model(ordered, event_lanes, families)
+    for lane in lanes.values():
+        if lane.cut_kind in RECORD_CUTS:
+            family = families.get(lane.family_id) if lane.family_id else None
+            lane.record_until = family.end() if family is not None else None
+
+    key_periods = _key_periods(events)
+    ordered, groups = _order_lanes(lanes, key_periods)
+    return _Model(ordered, event_lanes, families, groups, key_periods, graces,
+                  has_key_events=any(e.kind is EventKind.KEY_ROTATED for e in events))
 
 
-def _order_lanes(lanes: dict[str, _Lane]) -> tuple[list[_Lane], list[tuple[str | None, list[int]]]]:
-    """Group lanes by family in order of appearance: refresh tokens first, then access tokens."""
+def _key_periods(events: Sequence[Event]) -> list[_KeyPeriod]:
+    """Read when each signing key signed, and until when it verified, from the key rotations.
+
+    Removing a key records no event, so a retired key's period ends at the
+    first rejection of a token whose ``kid`` names it: it was gone by then.
+    """
+    rotations = [e for e in events if e.kind is EventKind.KEY_ROTATED]
+    if not rotations:
+        return []
+    periods: list[_KeyPeriod] = []
+    first_time = events[0].time
+    current: _KeyPeriod | None = None
+    for rotation in rotations:
+        previous_kid = rotation.detail.get("previous_kid")
+        if current is None and previous_kid:
+            current = _KeyPeriod(str(previous_kid), first_time, None, signing=True)
+            periods.append(current)
+        if current is not None:
+            current.end = rotation.time
+            periods.append(_KeyPeriod(current.kid, rotation.time, None, signing=False))
+        current = _KeyPeriod(str(rotation.detail.get("kid")), rotation.time, None, signing=True)
+        periods.append(current)
+
+    kid_of_label = {e.label: e.detail.get("kid") for e in events if e.kind is EventKind.ISSUED and e.detail.get("kid")}
+    for period in periods:
+        if period.signing:
+            continue
+        period.end = next(
+            (e.time for e in events if e.kind is EventKind.REJECTED and e.check == "kid"
+             and kid_of_label.get(e.label) == period.kid and e.time >= period.start),
+            None,
+        )
+    return periods
+
+
+def _order_lanes(
+    lanes: dict[str, _Lane], key_periods: list[_KeyPeriod]
+) -> tuple[list[_Lane], list[tuple[str | None, list[int]]]]:
+    """Group lanes by family in order of appearance, refresh tokens first; then an unknown token, then the keys."""
     family_order: list[str | None] = []
     for lane in lanes.values():
-        if lane.key in (KEY_LANE, UNKNOWN_LANE):
+        if lane.is_key or lane.key == UNKNOWN_LANE:
             continue
         if lane.family_id not in family_order:
             family_order.append(lane.family_id)
@@ -242,17 +436,30 @@ def _order_lanes(lanes: dict[str, _Lane]) -> tuple[list[_Lane], list[tuple[str |
         family_order.append(None)
 
     ordered: list[_Lane] = []
-    families: list[tuple[str | None, list[int]]] = []
+    groups: list[tuple[str | None, list[int]]] = []
     for family_id in family_order:
-        members = [lane for lane in lanes.values() if lane.family_id == family_id and lane.key not in (KEY_LANE, UNKNOWN_LANE)]
+        members = [
+            lane for lane in lanes.values()
+            if lane.family_id == family_id and not lane.is_key and lane.key != UNKNOWN_LANE
+        ]
         members.sort(key=lambda lane: lane.token_type != "refresh_token")
-        families.append((family_id, list(range(len(ordered), len(ordered) + len(members)))))
+        groups.append((family_id, list(range(len(ordered), len(ordered) + len(members)))))
         ordered.extend(members)
-    for key in (UNKNOWN_LANE, KEY_LANE):
-        if key in lanes:
-            families.append((None, [len(ordered)]))
-            ordered.append(lanes[key])
-    return ordered, families
+    if UNKNOWN_LANE in lanes:
+        groups.append((None, [len(ordered)]))
+        ordered.append(lanes[UNKNOWN_LANE])
+
+    kids = list(dict.fromkeys(period.kid for period in key_periods))
+    for lane in lanes.values():
+        if lane.is_key and lane.key not in kids:
+            kids.append(lane.key)
+    if kids:
+        indices = []
+        for kid in kids:
+            indices.append(len(ordered))
+            ordered.append(lanes.get(kid) or _Lane(kid, None, None, is_key=True))
+        groups.append((KEY_FAMILY, indices))
+    return ordered, groups
 
 
 # -- text helpers ---------------------------------------------------------------
@@ -372,9 +579,21 @@ def _clock_skew_summary(items: Sequence[Event]) -> str | None:
         return None
     skew = max(delta for delta, _ in ahead)
     early = [e for _, e in ahead if e.kind in (EventKind.EXPIRED, EventKind.REJECTED)]
-    if early:
-        return f"Clock skew: a server clock {_duration_text(skew)} ahead rejected {early[0].label} early ({_short_check(early[0])})"
-    return f"Clock skew: a server clock runs {_duration_text(skew)} ahead of the authority's"
+    if not early:
+        return f"Clock skew: a server clock runs {_duration_text(skew)} ahead of the authority's"
+    text = f"Clock skew: a server clock {_duration_text(skew)} ahead rejected {early[0].label} early ({_short_check(early[0])})"
+    if any(_accepted_by_leeway(e, items) for _, e in ahead if e.label == early[0].label):
+        text += "; with leeway it was accepted"
+    return text
+
+
+def _accepted_by_leeway(event: Event, items: Sequence[Event]) -> bool:
+    """Tell whether a server accepted a token although its own clock read the token's exp or later: only leeway allows that."""
+    reading = _server_time(event)
+    if event.kind is not EventKind.VERIFIED or reading is None:
+        return False
+    issued = _first(items, EventKind.ISSUED, label=event.label)
+    return issued is not None and issued.expires_at is not None and reading >= issued.expires_at
 
 
 def _refresh_expiry_summary(items: Sequence[Event]) -> str | None:
@@ -404,23 +623,103 @@ def _access_revocation_summary(items: Sequence[Event]) -> str | None:
     return f"{revoked.label} revoked: on the deny-list until it expires; its refresh token still works"
 
 
+def _rotation_chains(items: Sequence[Event]) -> list[tuple[str | None, list[str]]]:
+    """Follow each family's rotations from token to token; return (family, [RT1, RT2, RT3]) chains in order of appearance.
+
+    A chain never crosses families, because each link is a rotation event
+    that names the token it produced. Where a grace retry branched a chain,
+    the branch taken first is followed.
+    """
+    children: dict[str, str] = {}
+    families: dict[str, str | None] = {}
+    for event in items:
+        if event.kind in (EventKind.ROTATED, EventKind.GRACE_REUSE) and event.label and event.related:
+            children.setdefault(event.label, event.related)
+            families.setdefault(event.label, event.family_id)
+    produced = set(children.values())
+    chains = []
+    for root in children:
+        if root in produced:
+            continue
+        chain = [root]
+        while chain[-1] in children and children[chain[-1]] not in chain:
+            chain.append(children[chain[-1]])
+        chains.append((families[root], chain))
+    return chains
+
+
+def _refresh_trigger(items: Sequence[Event], index: int) -> str | None:
+    """Say what led to the refresh ``items[index]``: "after a 401", "ahead of expiry", or None when neither shows."""
+    refresh = items[index]
+    for earlier in reversed(items[:index]):
+        if earlier.time != refresh.time or earlier.kind is EventKind.REFRESHED:
+            break
+        if (
+            earlier.kind in (EventKind.REJECTED, EventKind.EXPIRED) and earlier.token_type == "access_token"
+            and earlier.actor == refresh.actor
+        ):
+            return "after a 401"
+    latest_access = next(
+        (
+            e for e in reversed(items[:index])
+            if e.kind is EventKind.ISSUED and e.token_type == "access_token" and e.family_id == refresh.family_id
+        ),
+        None,
+    )
+    if latest_access is not None and latest_access.expires_at is not None and latest_access.expires_at > refresh.time:
+        return "ahead of expiry"
+    return None
+
+
+def _triggers_text(triggers: list[str | None]) -> str:
+    """Join the refresh triggers: " after a 401", ", each after a 401", or ": after a 401, then ahead of expiry"."""
+    if not any(triggers):
+        return ""
+    if len(set(triggers)) == 1:
+        return f" {triggers[0]}" if len(triggers) == 1 else f", each {triggers[0]}"
+    return ": " + ", then ".join(trigger or "after expiry" for trigger in triggers)
+
+
 def _refresh_summary(items: Sequence[Event]) -> str | None:
-    refreshes = [e for e in items if e.kind is EventKind.REFRESHED]
-    access_expired = _first(items, EventKind.EXPIRED, token_type="access_token")
-    if not refreshes:
+    refresh_indices = [index for index, e in enumerate(items) if e.kind is EventKind.REFRESHED]
+    if not refresh_indices:
+        access_expired = _first(items, EventKind.EXPIRED, token_type="access_token")
         if access_expired is None:
             return None
         return f"{access_expired.label} expired: the API rejected it (exp); time to refresh"
-    plural = "es" if len(refreshes) > 1 else ""
-    rotations = [e for e in items if e.kind is EventKind.ROTATED]
-    if rotations:
-        chain = " → ".join([rotations[0].label or "?"] + [e.related or "?" for e in rotations])
-        text = f"{len(refreshes)} refresh{plural} rotated {chain}"
+
+    count = len(refresh_indices)
+    plural = "es" if count > 1 else ""
+    chains = _rotation_chains(items)
+    if len(chains) == 1:
+        text = f"{count} refresh{plural} rotated {' → '.join(chains[0][1])}"
+    elif chains:
+        parts = [f"{' → '.join(chain)} ({family_id})" if family_id else " → ".join(chain) for family_id, chain in chains]
+        text = f"{count} refresh{plural} rotated {' and '.join(parts)}"
     else:
-        text = f"{len(refreshes)} refresh{plural} with {refreshes[0].label}, not rotated"
-    if access_expired is not None:
-        return f"{access_expired.label} expired; {text}"
-    return _capitalized(text)
+        text = f"{count} refresh{plural} with {items[refresh_indices[0]].label}, not rotated"
+    return _capitalized(text + _triggers_text([_refresh_trigger(items, index) for index in refresh_indices]))
+
+
+def _undetected_reuse_summary(items: Sequence[Event]) -> str | None:
+    """Sum up replays of rotated refresh tokens that were refused while reuse detection was off."""
+    replays = [e for e in items if e.kind is EventKind.REJECTED and e.check == "reuse"]
+    if not replays or _first(items, EventKind.REUSE_DETECTED) is not None:
+        return None
+    labels = " and ".join(dict.fromkeys(e.label or "an unlabelled token" for e in replays))
+    text = f"No reuse detection: replays of {labels} refused, no family revoked"
+    model = _build_model(items)
+    last_time = max(e.time for e in items)
+    for lane in model.lanes:
+        family = model.families.get(lane.family_id) if lane.family_id else None
+        bar_end, _ = lane.end()
+        if (
+            lane.token_type == "refresh_token" and family is not None and lane.holder and family.holder
+            and lane.holder != family.holder and bar_end is not None and bar_end > last_time
+        ):
+            text += f"; {lane.holder} keeps a valid {lane.key}"
+            break
+    return text
 
 
 def _plain_summary(items: Sequence[Event]) -> str:
@@ -439,6 +738,7 @@ def _plain_summary(items: Sequence[Event]) -> str:
 
 _SUMMARIES = (
     _reuse_summary,
+    _undetected_reuse_summary,
     _logout_summary,
     _grace_summary,
     _key_summary,
@@ -452,11 +752,18 @@ _SUMMARIES = (
 def summarize(events: Iterable[Event]) -> str:
     """Return a one-line account of what happened, as the title of a timeline.
 
-    The most telling story wins. In order: reuse detection, a logout or other
-    family revocation, a grace-window retry, a signing key rotation, clock
-    skew between servers, an expired refresh token, a revoked access token,
-    refreshes or an expired access token, a rejected call. A log with none of
-    these reads as a plain login, and an empty log gives "No events yet".
+    The most telling story wins. The candidates, in order:
+
+    1. reuse detection, then replays refused without reuse detection;
+    2. a logout or other family revocation, then a grace-window retry;
+    3. a signing key rotation, then clock skew between servers;
+    4. an expired refresh token, then a revoked access token;
+    5. refreshes, told as each family's rotation chain with what triggered
+       them, or else an expired access token;
+    6. a rejected call.
+
+    A log with none of these reads as a plain login, and an empty log gives
+    "No events yet".
     """
     items = _event_list(events)
     if not items:
@@ -568,37 +875,38 @@ def format_timeline(events: Iterable[Event], now: datetime | None = None) -> str
     return "\n".join(lines)
 
 
-# -- plot -----------------------------------------------------------------------------
+# -- plot: markers and their notes ----------------------------------------------
 
 
 @dataclass
 class _Mark:
-    """One marker to draw: an event, or the end of a bar (``event`` is None)."""
+    """One marker to draw: the events it stands for (none for a bar cut by a family revocation) and its note.
+
+    ``text`` is the note as drawn, with a count, a step number and a time
+    added by the layout. The layout also picks the marker's ``row`` in its
+    lane and whether the note ``goes_left``. ``y`` is set once the lanes
+    have their heights.
+    """
 
     lane: int
     time: datetime
-    kind: EventKind
+    style: str
     order: float
-    event: Event | None = None
+    events: list[Event] = field(default_factory=list)
+    note: str | None = None
+    count: int = 1
     x: float = 0.0
-    """``time`` in matplotlib date units, converted once."""
+    y: float = 0.0
+    row: int = 0
+    goes_left: bool = False
+    text: str | None = None
 
     def __post_init__(self) -> None:
         self.x = _to_num(self.time)
 
-
-@dataclass
-class _Placed:
-    """A marker as drawn: the marks it stands for, where it sits and how large it is (points)."""
-
-    marks: list[_Mark]
-    x: float
-    size: float
-
     @property
-    def count(self) -> int:
-        """Return how many events (not bar ends) this marker stands for."""
-        return sum(1 for mark in self.marks if mark.event is not None)
+    def size(self) -> float:
+        return MARKER_STYLES[self.style].size
 
 
 def _to_num(moment: datetime) -> float:
@@ -607,59 +915,458 @@ def _to_num(moment: datetime) -> float:
     return float(mdates.date2num(moment))
 
 
-def _check_window(window: Any) -> tuple[datetime, datetime]:
-    try:
-        start, end = window
-    except (TypeError, ValueError):
-        raise ConfigurationError(
-            f"window must be a (start, end) pair of aware datetimes, not {window!r:.80}"
-        ) from None
-    start = ensure_aware(start, "window start")
-    end = ensure_aware(end, "window end")
-    if not start < end:
-        raise ConfigurationError(
-            f"window start {start.isoformat()} must lie before its end {end.isoformat()}; swap them or widen the window"
-        )
-    return start, end
+def _clock_text(moment: datetime) -> str:
+    """Return ``moment`` as UTC HH:MM:SS, with milliseconds only when there are any."""
+    moment = moment.astimezone(timezone.utc)
+    text = f"{moment:%H:%M:%S}"
+    if moment.microsecond:
+        text += f".{moment.microsecond // 1000:03d}"
+    return text
 
 
-def _default_window(events: Sequence[Event], now: datetime) -> tuple[datetime, datetime]:
-    """Span the events and ``now``, with a margin either side."""
+def _who(event: Event) -> str:
+    return f"{event.actor}: " if event.actor else ""
+
+
+def _server_qualifiers(event: Event, lane: _Lane) -> list[str]:
+    """List what set the responding resource server apart: a stateless check, or a clock that differs from the true time."""
+    qualifiers = []
+    if event.detail.get("stateless"):
+        qualifiers.append("stateless API")
+    reading = _server_time(event)
+    if reading is not None:
+        qualifiers.append(f"API clock reads {_clock_text(reading)}")
+        if event.kind is EventKind.VERIFIED and lane.expires_at is not None and reading >= lane.expires_at:
+            qualifiers.append("within leeway")
+    return qualifiers
+
+
+def _with_qualifiers(text: str, qualifiers: list[str]) -> str:
+    return f"{text} ({', '.join(qualifiers)})" if qualifiers else text
+
+
+ACCESS_REASONS = {"exp": "exp", "revocation": "revoked", "scope": "scope", "signature": "bad signature"}
+"""The words a rejected API call's note uses for each failed check; other checks keep their name."""
+
+
+def _rejection_note(event: Event, lane: _Lane, family: _Family | None) -> str:
+    """Describe a rejected API call ("tab A: 401 exp") or a refused refresh ("user: refresh refused: revoked")."""
+    check = event.check or event.error or "rejected"
+    if event.token_type == "access_token" or event.error in ("invalid_token", "insufficient_scope"):
+        status = "403" if event.error == "insufficient_scope" else "401"
+        reason = ACCESS_REASONS.get(check, check)
+        if check == "kid":
+            reason = f"unknown kid {lane.kid}" if lane.kid else "unknown kid"
+        return _with_qualifiers(f"{_who(event)}{status} {reason}", _server_qualifiers(event, lane))
+
+    if check == "reuse":
+        reason = f"{event.label} already rotated"
+    elif check == "revocation":
+        reason = "revoked"
+    elif check == "idle_expiry" and lane.expires_at is not None and lane.issued_at is not None:
+        reason = f"idle expiry ({_duration_text(lane.expires_at - lane.issued_at)} unused)"
+    elif check == "absolute_expiry" and family is not None and family.absolute_end and family.started_at:
+        reason = f"absolute expiry ({_duration_text(family.absolute_end - family.started_at)} after login)"
+    elif check in ("exp", "idle_expiry", "absolute_expiry"):
+        reason = check.replace("_", " ")
+    else:
+        reason = check
+    return f"{_who(event)}refresh refused: {reason}"
+
+
+def _inactive_reason(event: Event) -> str:
+    """Name why introspection found a token inactive, from the authority's reason."""
+    reason = (event.reason or "").lower()
+    for word in ("superseded", "rotated", "revoked", "expired"):
+        if word in reason:
+            return word
+    if "unknown" in reason or event.label is None:
+        return "unknown token"
+    return ""
+
+
+def _issued_note(event: Event, lane: _Lane, model: _Model, family: _Family | None) -> str | None:
+    """Note an access token's signing key when keys rotate, and a login that starts a family after the first."""
+    if lane.token_type == "access_token" and model.has_key_events and lane.kid:
+        return f"signed with {lane.kid}"
+    first_family = next(iter(model.families), None)
+    if (
+        lane.token_type == "refresh_token" and family is not None and not event.detail.get("parent")
+        and family.family_id != first_family
+    ):
+        return f"{_who(event)}logs in again → family {family.family_id}"
+    return None
+
+
+def _refresh_note(event: Event, partner: Event | None) -> str:
+    """Describe a refresh and the rotation or grace retry merged into it: "user: refresh → AT2 + RT2"."""
+    new_tokens = " + ".join(label for label in (event.related, partner.related if partner else None) if label)
+    if partner is not None and partner.kind is EventKind.GRACE_REUSE:
+        length = _grace_length(partner)
+        window = f" in {_duration_text(length)} grace window" if length else " in grace window"
+        return f"{_who(event)}retry{window} → {new_tokens}"
+    return f"{_who(event)}refresh → {new_tokens}"
+
+
+def _revocation_note(event: Event) -> str:
+    if event.outcome != "ok":
+        return f"{_who(event)}revoke: no effect"
+    if event.detail.get("family_revoked"):
+        return f"{_who(event)}revoke → {event.family_id} revoked"
+    if event.expires_at is not None:
+        return f"{_who(event)}revoke → deny-list until {_clock_text(event.expires_at)}"
+    return f"{_who(event)}revoke"
+
+
+def _introspection_note(event: Event) -> str:
+    if event.outcome == "active":
+        return f"{_who(event)}introspection → active"
+    reason = _inactive_reason(event)
+    return f"{_who(event)}introspection → inactive" + (f" ({reason})" if reason else "")
+
+
+def _event_note(event: Event, lane: _Lane, model: _Model, partner: Event | None) -> str | None:
+    """Return the note beside an event's marker: who, what came of it, and why. ``partner`` is the event merged into it."""
+    family = model.families.get(lane.family_id) if lane.family_id else None
+    kind = event.kind
+    if kind is EventKind.ISSUED:
+        return _issued_note(event, lane, model, family)
+    if kind is EventKind.VERIFIED:
+        return _with_qualifiers(f"{_who(event)}200 OK", _server_qualifiers(event, lane))
+    if kind in (EventKind.REJECTED, EventKind.EXPIRED):
+        return _rejection_note(event, lane, family)
+
+    if kind is EventKind.REUSE_DETECTED:
+        revoked_family = (partner.family_id if partner else None) or event.family_id
+        return f"{_who(event)}reuse → {revoked_family} revoked" if revoked_family else f"{_who(event)}reuse detected"
+    if kind is EventKind.REFRESHED:
+        return _refresh_note(event, partner)
+    if kind is EventKind.ROTATED:
+        return f"{_who(event)}rotated → {event.related}"
+    if kind is EventKind.GRACE_REUSE:
+        return f"{_who(event)}grace retry → {event.related}"
+
+    if kind is EventKind.REVOKED:
+        return _revocation_note(event)
+    if kind is EventKind.INTROSPECTED:
+        return _introspection_note(event)
+    if kind is EventKind.KEY_ROTATED:
+        return f"{_who(event)}new signing key"
+    return None
+
+
+def _partner_index(items: list[Event], position: int, kinds: tuple[EventKind, ...]) -> int | None:
+    """Find the event right after ``items[position]``, at the same time and on the same token, whose kind is in ``kinds``."""
+    event = items[position]
+    for index in range(position + 1, min(position + 4, len(items))):
+        other = items[index]
+        if other.time != event.time or other.label != event.label:
+            return None
+        if other.kind in kinds:
+            return index
+    return None
+
+
+def _collect_marks(items: list[Event], model: _Model) -> list[_Mark]:
+    """List one marker per outcome, in the order of the events, plus an ``X`` where a family revocation cut a bar.
+
+    A refresh and its rotation (or grace retry) share one marker, and so do
+    a detected reuse and the family revocation it caused. Identical markers
+    in a row at one moment merge into one with a count.
+    """
+    lane_index = model.lane_index()
+    marks: list[_Mark] = []
+    merged: set[int] = set()
+    for position, (event, key) in enumerate(zip(items, model.event_lanes)):
+        if position in merged:
+            continue
+        lane_number = lane_index[key]
+        lane = model.lanes[lane_number]
+        partner_at = None
+        if event.kind is EventKind.REFRESHED:
+            partner_at = _partner_index(items, position, (EventKind.ROTATED, EventKind.GRACE_REUSE))
+        elif event.kind is EventKind.REUSE_DETECTED:
+            partner_at = _partner_index(items, position, (EventKind.REVOKED,))
+        partner = items[partner_at] if partner_at is not None else None
+        group = [event]
+        if partner_at is not None:
+            merged.add(partner_at)
+            group.append(items[partner_at])
+
+        note = _event_note(event, lane, model, partner)
+        marks.append(_Mark(lane_number, event.time, _STYLE_OF_KIND[event.kind], float(position), group, note))
+
+        grace = event if event.kind is EventKind.GRACE_REUSE else partner
+        if grace is not None and grace.kind is EventKind.GRACE_REUSE and grace.detail.get("superseded") in lane_index:
+            marks.append(_Mark(
+                lane_index[grace.detail["superseded"]], grace.time, "superseded", position + 0.5, [grace],
+                f"superseded by {grace.related}",
+            ))
+
+    for index, lane in enumerate(model.lanes):
+        bar_end, cause = lane.end()
+        if cause != "revoked" or bar_end is None:
+            continue
+        if any(m.lane == index and m.time == bar_end and m.style == "revoked" for m in marks):
+            continue
+        marks.append(_Mark(index, bar_end, "revoked", lane.cut_order))
+    return _merge_repeats(marks)
+
+
+def _merge_repeats(marks: list[_Mark]) -> list[_Mark]:
+    """Merge markers of one style, with one note, that follow each other on a lane at the same moment."""
+    marks = sorted(marks, key=lambda m: (m.lane, m.time, m.order))
+    result: list[_Mark] = []
+    for mark in marks:
+        last = result[-1] if result else None
+        if (
+            last is not None and last.lane == mark.lane and last.time == mark.time and last.style == mark.style
+            and last.note == mark.note and last.events and mark.events
+        ):
+            last.count += 1
+            last.events.extend(mark.events)
+            continue
+        result.append(mark)
+    result.sort(key=lambda m: m.order)
+    return result
+
+
+def _base_text(mark: _Mark) -> str | None:
+    """Return the note of a marker with its count: "user: 200 OK (3 calls)", or "×2" for a marker without a note."""
+    if mark.count > 1:
+        calls = mark.style in ("verified", "rejected") and mark.events[0].token_type == "access_token"
+        count = f"({mark.count} calls)" if calls else f"×{mark.count}"
+        return f"{mark.note} {count}" if mark.note else count
+    return mark.note
+
+
+# -- plot: layout -----------------------------------------------------------------
+
+
+def _moment_text(moment: datetime, first: datetime, with_milliseconds: bool) -> str:
+    """Return the first time of a moment as a clock time, and later ones as an offset from it: "+20 ms", "+1.02 s"."""
+    if moment == first:
+        text = f"{first.astimezone(timezone.utc):%H:%M:%S}"
+        return text + f".{first.microsecond // 1000:03d}" if with_milliseconds else text
+    seconds = (moment - first).total_seconds()
+    if seconds < 1:
+        return f"+{round(seconds * 1000)} ms"
+    if seconds < 60:
+        return f"+{seconds:.3g} s"
+    return f"+{_duration_text(moment - first)}"
+
+
+def _number_notes(marks: list[_Mark], units_per_point: float) -> None:
+    """Set each marker's note as drawn; number all notes in event order when any moment has two or more.
+
+    A moment is a run of noted markers, on any lanes, whose centres lie
+    closer than CLUSTER_POINTS. Numbers make the order of a crowded moment
+    readable ("1. tab A: 401 exp"). When a moment spans several times, its
+    notes also get their time: the first as a clock time, later ones as an
+    offset ("+20 ms").
+    """
+    noted = sorted((mark for mark in marks if _base_text(mark)), key=lambda m: (m.x, m.order))
+    moments: list[list[_Mark]] = []
+    for mark in noted:
+        if moments and (mark.x - moments[-1][-1].x) / units_per_point < CLUSTER_POINTS:
+            moments[-1].append(mark)
+        else:
+            moments.append([mark])
+
+    for mark in marks:
+        mark.text = _base_text(mark)
+    for moment in moments:
+        times = sorted({mark.time for mark in moment})
+        if len(times) < 2:
+            continue
+        with_milliseconds = any(moment_time.microsecond for moment_time in times)
+        for mark in moment:
+            mark.text = f"{_moment_text(mark.time, times[0], with_milliseconds)}  {mark.text}"
+    if any(len(moment) > 1 for moment in moments):
+        for number, mark in enumerate(sorted(noted, key=lambda m: m.order), start=1):
+            mark.text = f"{number}. {mark.text}"
+
+
+def _layout(
+    marks: list[_Mark], units_per_point: float, x_start: float, x_end: float | None,
+    bars: dict[int, tuple[float, float]] | None = None,
+) -> list[int]:
+    """Give every marker a row within its lane and a side for its note; return the number of rows of each lane.
+
+    Every marker keeps its exact time as x. Markers that would overlap, and
+    markers whose notes would run into each other, go to different rows of
+    the lane, drawn one above the other: markers at one moment read top to
+    bottom in the order they happened. A note goes right of its marker, or
+    left when only the left has room in some row. It also goes left when it
+    would cover the lane's own bar on the right but not on the left. ``bars``
+    maps a lane to its bar's start and end. ``x_end`` is the right edge that
+    right-hand notes must fit before, or None while the window may still grow.
+    """
+    _number_notes(marks, units_per_point)
+    limit = (x_end - x_start) / units_per_point if x_end is not None else None
+    rows: dict[int, list[float]] = {}
+    for mark in sorted(marks, key=lambda m: (m.lane, m.x, m.order)):
+        ends = rows.setdefault(mark.lane, [])
+        x = (mark.x - x_start) / units_per_point
+        radius = mark.size / 2
+        width = _text_width(mark.text) if mark.text else 0.0
+        right_fits = not width or limit is None or x + radius + NOTE_GAP + width <= limit
+        left_edge = x - radius - NOTE_GAP - width
+        if width and bars and mark.lane in bars:
+            bar_start, bar_end = ((value - x_start) / units_per_point for value in bars[mark.lane])
+            covers_right = bar_end > x + radius + NOTE_GAP
+            covers_left = bar_start < x - radius - NOTE_GAP and bar_end > left_edge
+            right_fits = right_fits and not (covers_right and not covers_left and left_edge >= 0)
+
+        choice = None
+        if right_fits:
+            choice = next(((row, False) for row, end in enumerate(ends) if end <= x - radius - 1), None)
+        if choice is None and width and left_edge >= 0:
+            choice = next(((row, True) for row, end in enumerate(ends) if end <= left_edge - 2), None)
+        if choice is None:
+            ends.append(float("-inf"))
+            choice = (len(ends) - 1, not right_fits and left_edge >= 0)
+        mark.row, mark.goes_left = choice
+        ends[mark.row] = x + radius if mark.goes_left or not width else x + radius + NOTE_GAP + width
+    return [len(rows.get(lane, [])) or 1 for lane in range(max(rows, default=-1) + 1)]
+
+
+def _bar_spans(lanes: list[_Lane]) -> dict[int, tuple[float, float]]:
+    """Return each token lane's bar, with its stateless continuation, as (start, end) in matplotlib date units."""
+    spans = {}
+    for index, lane in enumerate(lanes):
+        bar_end, _ = lane.end()
+        if lane.issued_at is not None and bar_end is not None:
+            spans[index] = (_to_num(lane.issued_at), _to_num(lane.stateless_until or bar_end))
+    return spans
+
+
+def _fit_window(
+    start: datetime, end: datetime, marks: list[_Mark], axes_width: float, bars: dict[int, tuple[float, float]]
+) -> tuple[datetime, datetime, list[int]]:
+    """Move ``end`` right until every note that goes right of its marker fits; return the window and the lanes' rows.
+
+    A note at time t that needs w points fits when (end - t) / (end - start)
+    * axes_width >= w, which gives the smallest end for it. A new scale can
+    change the rows and the numbering, so a few rounds settle it. The window
+    grows at most until the original span fills MIN_EVENT_SHARE of the
+    axes, and never for a note needing more than MAX_NOTE_SHARE of it. Such
+    notes go left of their marker, on a row of their own if need be.
+    """
+    latest_end = start + (end - start) / MIN_EVENT_SHARE
+    for _ in range(3):
+        x_start = _to_num(start)
+        units_per_point = (_to_num(end) - x_start) / max(axes_width, 1.0)
+        _layout(marks, units_per_point, x_start, None, bars)
+        needed = end
+        for mark in marks:
+            if not mark.text or mark.goes_left:
+                continue
+            share = (mark.size / 2 + NOTE_GAP + _text_width(mark.text) + 4) / max(axes_width, 1.0)
+            fitting_end = start + (mark.time - start) / (1 - share) if share < 1 else latest_end
+            if share <= MAX_NOTE_SHARE and fitting_end <= latest_end:
+                needed = max(needed, fitting_end)
+        if needed <= end:
+            break
+        end = needed
+    x_start, x_end = _to_num(start), _to_num(end)
+    return start, end, _layout(marks, (x_end - x_start) / max(axes_width, 1.0), x_start, x_end, bars)
+
+
+def _default_window(events: Sequence[Event], now: datetime, lanes: list[_Lane]) -> tuple[datetime, datetime]:
+    """Span the events and ``now``, and an access token's expiry soon after ``now``, with a margin either side."""
     times = [e.time for e in events]
     first, last = min(times), max(max(times), now)
     if last - first < MIN_WINDOW:
         last = first + MIN_WINDOW
+    horizon = now + (last - first) * FUTURE_SHARE
+    for lane in lanes:
+        bar_end, cause = lane.end()
+        ending = lane.stateless_until or (bar_end if cause == "expired" else None)
+        if lane.token_type == "access_token" and ending is not None and last < ending <= horizon:
+            last = ending
     span = last - first
     return first - span * 0.04, last + span * 0.06
 
 
-def _fit_window(
-    start: datetime, end: datetime, marks: list[_Mark], notes: dict[int, str], axes_width: float
-) -> tuple[datetime, datetime, list[list[_Placed]]]:
-    """Move ``end`` right until every run of markers and its note fit right of their time; return the window and the runs.
+@dataclass
+class _Rows:
+    """The vertical layout: each lane's centre and height, in y data units of one standard lane, top to bottom."""
 
-    A run starting at time t that needs w points fits when (end - t) / (end -
-    start) * axes_width >= w, which gives the smallest end for it. Markers are
-    placed in points, so a new scale can merge or split runs; a few rounds
-    settle it. A run needing more than MAX_NOTE_SHARE of the axes width is
-    left out, and its note goes left of it.
-    """
-    for _ in range(3):
-        units_per_point = (_to_num(end) - _to_num(start)) / max(axes_width, 1.0)
-        runs = _layout(marks, units_per_point)
-        needed = end
-        for run in runs:
-            width = (run[-1].x - run[0].x) / units_per_point + run[-1].size / 2
-            note = _run_note(run, notes)
-            if note:
-                width += NOTE_GAP + _text_width(note) + 4
-            share = width / max(axes_width, 1.0)
-            if share <= MAX_NOTE_SHARE:
-                needed = max(needed, start + (run[0].marks[0].time - start) / (1 - share))
-        if needed <= end:
-            return start, end, runs
-        end = needed
-    return start, end, _layout(marks, (_to_num(end) - _to_num(start)) / max(axes_width, 1.0))
+    centers: list[float]
+    heights: list[float]
+    total: float
+    span_rows: dict[str, float]
+    groups: list[tuple[str | None, float, float]]
+    """Each group's label, top and bottom: a family, or the signing keys."""
+
+
+def _lane_heights(lane_count: int, row_counts: list[int]) -> list[float]:
+    """Give each lane room for its rows of markers: a standard lane fits one row, and each further row adds SLOT_POINTS."""
+    heights = []
+    for lane in range(lane_count):
+        count = row_counts[lane] if lane < len(row_counts) else 1
+        heights.append(max(1.0, (count * SLOT_POINTS + 6) / LANE_POINTS))
+    return heights
+
+
+def _rows(model: _Model, heights: list[float]) -> _Rows:
+    centers = [0.0] * len(model.lanes)
+    span_rows: dict[str, float] = {}
+    groups = []
+    y = 0.0
+    for family_id, indices in model.family_groups:
+        top = y
+        family = model.families.get(family_id) if family_id else None
+        if family is not None and family.absolute_end is not None and family.started_at is not None:
+            span_rows[family.family_id] = y + SPAN_ROW / 2
+            y += SPAN_ROW
+        for index in indices:
+            centers[index] = y + heights[index] / 2
+            y += heights[index]
+        groups.append((family_id, top, y))
+    return _Rows(centers, heights, y, span_rows, groups)
+
+
+def _place_marks(marks: list[_Mark], row_counts: list[int], rows: _Rows, points_per_unit: float) -> None:
+    """Set each marker's y: a lane's rows lie SLOT_POINTS apart, centred on the lane, the first row on top."""
+    for mark in marks:
+        count = row_counts[mark.lane] if mark.lane < len(row_counts) else 1
+        slot = min(SLOT_POINTS / points_per_unit, rows.heights[mark.lane] * 0.9 / count)
+        mark.y = rows.centers[mark.lane] + (mark.row - (count - 1) / 2) * slot
+
+
+# -- plot: text sizes, ticks and the figure ----------------------------------------
+
+
+@functools.lru_cache(maxsize=4096)
+def _text_width(text: str, size: float = FONT_SIZE, *, bold: bool = False) -> float:
+    """Measure the width in points of ``text``'s longest line in the default font, as the Agg backend lays it out."""
+    from matplotlib.font_manager import FontProperties, findfont, get_font
+
+    font = get_font(findfont(FontProperties(weight="bold" if bold else "normal")))
+    font.set_size(size, 72)
+    widths = []
+    for line in text.split("\n"):
+        font.set_text(line, 0.0)
+        widths.append(font.get_width_height()[0] / 64)
+    return max(widths)
+
+
+def _wrap_title(title: str, width: float) -> str:
+    """Break a title that is wider than ``width`` points into two lines, at the separator that balances them best."""
+    if _text_width(title, TITLE_SIZE) <= width or " " not in title:
+        return title
+    best: tuple[float, int, int] | None = None
+    for found in re.finditer(r"; |, | → | ", title):
+        first, second = title[: found.start() + len(found.group().rstrip())], title[found.end():]
+        # Prefer a break after a clause: a semicolon or comma weighs as if the longer line were 20 characters shorter.
+        bonus = 20 if found.group().strip() in (";", ",") else 0
+        score = max(len(first), len(second)) - bonus
+        if best is None or score < best[0]:
+            best = (score, found.start() + len(found.group().rstrip()), found.end())
+    assert best is not None
+    return f"{title[: best[1]]}\n{title[best[2]:]}"
 
 
 def _time_ticks(start: datetime, end: datetime) -> tuple[list[float], list[str], str]:
@@ -695,123 +1402,73 @@ def _time_ticks(start: datetime, end: datetime) -> tuple[list[float], list[str],
     return [_to_num(t) for t in ticks], labels, axis_label
 
 
-def _mark_note(mark: _Mark, owners: dict[int, str | None]) -> str | None:
-    """Return the short text shown next to a marker, or None.
-
-    Rejections show the failed check. An actor other than the one who
-    received the lane's token is named, so an attacker's or a second tab's
-    actions stand out.
-    """
-    event = mark.event
-    if event is None:
-        return None
-    owner = owners.get(mark.lane)
-    other_actor = event.actor if event.actor and event.actor != owner else None
-    kind = event.kind
-    if kind in (EventKind.REJECTED, EventKind.EXPIRED):
-        note = _short_check(event)
-        return f"{note} ({other_actor})" if other_actor else note
-    if kind is EventKind.REUSE_DETECTED:
-        return f"replayed by {event.actor}" if event.actor else "replayed"
-    if kind is EventKind.REVOKED:
-        if event.outcome != "ok":
-            return "no effect"
-        if event.detail.get("family_revoked"):
-            return f"family {event.family_id} revoked"
-        return f"revoked by {other_actor}" if other_actor else None
-    if kind is EventKind.VERIFIED:
-        note = "stateless" if event.detail.get("stateless") else None
-        if other_actor:
-            note = f"{note} ({other_actor})" if note else other_actor
-        return note
-    if kind is EventKind.GRACE_REUSE:
-        return "grace retry"  # The refreshed event just before it names the actor.
-    if kind is EventKind.INTROSPECTED:
-        return event.outcome
-    if kind is EventKind.REFRESHED and other_actor:
-        return f"by {other_actor}"
-    return None
+def _check_window(window: Any) -> tuple[datetime, datetime]:
+    try:
+        start, end = window
+    except (TypeError, ValueError):
+        raise ConfigurationError(
+            f"window must be a (start, end) pair of aware datetimes, not {window!r:.80}"
+        ) from None
+    start = ensure_aware(start, "window start")
+    end = ensure_aware(end, "window end")
+    if not start < end:
+        raise ConfigurationError(
+            f"window start {start.isoformat()} must lie before its end {end.isoformat()}; swap them or widen the window"
+        )
+    return start, end
 
 
-def _layout(marks: list[_Mark], units_per_point: float) -> list[list[_Placed]]:
-    """Place the markers of each lane left to right so that none overlaps the one before; return runs of them.
+@dataclass(frozen=True)
+class _Columns:
+    """The widths, in points, of the label columns left of the axes: lane names, holders and family names."""
 
-    A marker that would overlap the previous one on its lane moves right until
-    it touches it, so events at (nearly) the same time read in the order they
-    happened. An overlapping marker of the same kind as the previous one
-    merges into it and the note shows a count. A run is a sequence of markers
-    that touch; it gets one note.
-    """
-    by_lane: dict[int, list[_Mark]] = {}
-    for mark in marks:
-        by_lane.setdefault(mark.lane, []).append(mark)
+    ticks: float
+    holders: float
+    families: float
 
-    runs: list[list[_Placed]] = []
-    for lane_marks in by_lane.values():
-        lane_marks.sort(key=lambda m: (m.time, m.order))
-        last: _Placed | None = None
-        for mark in lane_marks:
-            size = EVENT_STYLES[mark.kind].size
-            x = mark.x
-            if last is not None:
-                earliest = last.x + ((last.size + size) / 2 + MARKER_GAP) * units_per_point
-                if x < earliest:
-                    if last.marks[0].kind is mark.kind:
-                        last.marks.append(mark)
-                        continue
-                    last = _Placed([mark], earliest, size)
-                    runs[-1].append(last)
-                    continue
-            last = _Placed([mark], x, size)
-            runs.append([last])
-    return runs
+    @property
+    def total(self) -> float:
+        return self.ticks + self.holders + self.families
 
 
-def _run_note(run: list[_Placed], notes: dict[int, str]) -> str:
-    """Join the notes of a run of markers; a note that repeats within the run gets a count ("exp ×2")."""
-    counts: dict[str, int] = {}
-    for placed in run:
-        noted = 0
-        for mark in placed.marks:
-            if id(mark) in notes:
-                counts[notes[id(mark)]] = counts.get(notes[id(mark)], 0) + 1
-                noted += 1
-        if placed.count - noted > 1:
-            counts[f"×{placed.count - noted}"] = 1
-    return ", ".join(f"{text} ×{count}" if count > 1 else text for text, count in counts.items())
+def _label_columns(model: _Model, show_holders: bool) -> _Columns:
+    ticks = max(_text_width(lane.key) for lane in model.lanes) + 8
+    holders = 0.0
+    if show_holders:
+        holders = max(_text_width(lane.holder or "") for lane in model.lanes) + COLUMN_GAP * 72
+    names = [_group_label(family_id) or "" for family_id, _ in model.family_groups]
+    families = max(_text_width(name, bold=True) for name in names) + COLUMN_GAP * 72
+    return _Columns(ticks, holders, families)
 
 
-def _text_width(text: str) -> float:
-    """Estimate the width in points of ``text`` at the base font size (DejaVu Sans averages 0.6 em a character)."""
-    return len(text) * FONT_SIZE * 0.6
+def _group_label(family_id: str | None) -> str | None:
+    if family_id == KEY_FAMILY:
+        return KEY_FAMILY
+    return f"family {family_id}" if family_id else None
 
 
 def _legend_columns(labels: list[str], width: float) -> int:
-    """Return how many legend columns fit in ``width`` points, at most 5."""
+    """Return how many legend columns fit in ``width`` points, at most 4."""
     column = FONT_SIZE * (1.6 + 0.8 + 1.4) + max(_text_width(label) for label in labels)
-    return max(1, min(5, int(width // column)))
+    return max(1, min(4, int(width // column)))
 
 
-def _new_figure(lane_count: int, label_width: float, legend_rows: int, right: float) -> tuple[Figure, Axes, float]:
-    """Create a white figure sized for ``lane_count`` lanes; return it, its axes and the axes height in inches.
-
-    ``label_width`` and ``right`` are the inches to keep left of the axes for
-    lane labels and right of it for notes on clipped bars.
-    """
+def _new_figure(total_units: float, left: float, right: float, title_lines: int, legend_rows: int) -> Axes:
+    """Create a white figure whose axes hold ``total_units`` standard lanes, with the given margins in inches."""
     from matplotlib.figure import Figure
 
-    axes_height = max(lane_count, 2) * LANE_HEIGHT + 0.3
-    bottom = AXIS_LABEL_SPACE + legend_rows * LEGEND_ROW_HEIGHT + 0.2
-    height = TOP_MARGIN + axes_height + bottom
-    left = FAMILY_COLUMN + label_width
+    axes_height = max(total_units, 2.0) * LANE_POINTS / 72
+    bottom = AXIS_LABEL_SPACE + legend_rows * LEGEND_ROW_HEIGHT + 0.15
+    top = TOP_MARGIN + title_lines * TITLE_LINE
+    # A height in whole twentieths of an inch keeps the figure's pixel size a round number at common resolutions.
+    height = math.ceil((top + axes_height + bottom) * 20) / 20
     figure = Figure(figsize=(FIGURE_WIDTH, height), facecolor=BACKGROUND)
-    ax = figure.add_axes((
+    return figure.add_axes((
         left / FIGURE_WIDTH,
         bottom / height,
         (FIGURE_WIDTH - left - right) / FIGURE_WIDTH,
         axes_height / height,
     ))
-    return figure, ax, axes_height
 
 
 def _prepare_background(ax: Axes) -> None:
@@ -846,6 +1503,9 @@ def _plot_empty(ax: Axes, title: str | None) -> Axes:
     return ax
 
 
+# -- plot -----------------------------------------------------------------------------
+
+
 def plot_timeline(
     events: Iterable[Event],
     ax: Axes | None = None,
@@ -856,27 +1516,42 @@ def plot_timeline(
 ) -> Axes:
     """Draw the events as a timeline of token lifetimes and return the Axes.
 
-    Each token gets a lane (``AT1``, ``RT1``), grouped by family, refresh
-    tokens first. A bar runs from the token's issue to its expiry: access
-    tokens as plain blue bars, refresh tokens as hatched orange bars. A
-    rotation or a revocation of the token or its family cuts a bar short, and
-    the bar ends with that event's marker. A bar that ran out ends with the
-    expired marker. Each event is a marker on its token's lane, and events at the
-    same moment sit side by side in the order they happened. Rejections carry
-    the failed check ("exp", "revocation", "scope"). A dashed line marks
-    ``now`` (by default the last event's time) and the time after it is
-    shaded as the future.
+    Each token gets a lane (``AT1``, ``RT1``), grouped under its family
+    ("family F1"), refresh tokens first. When the events name more than one
+    client-side actor (two tabs, an attacker), each lane also names the
+    actor its token was issued to. A bar runs from the token's issue to its
+    expiry: access tokens plain blue, refresh tokens hatched orange. A bar
+    that runs its full life ends in a tick at its expiry. A rotation, a
+    revocation, or the removal of its signing key cuts a bar short. After a
+    cut, a thin grey line shows a rotated refresh token kept on record, and
+    a hatched continuation shows a revoked access token that a stateless
+    check still accepted, up to its expiry. A retry in a grace window shades
+    that window. A family's absolute lifetime is drawn above its lanes once
+    a refresh hit it, and key rotations add a lane per signing key.
 
-    The default window runs from the first event to ``now`` or the last event,
-    whichever is later, with a margin and room for the notes. Bars running
-    past it are clipped at the right edge with a note such as "expires in
-    15 d". ``window`` sets the visible span instead; ``title`` replaces the
-    :func:`summarize` title.
+    Each outcome is one marker at the exact time it happened, with a note
+    saying who and why ("tab A: 401 exp", "attacker: reuse → F1 revoked").
+    Markers at the same moment on one lane are stacked one above the other
+    and never moved along the time axis. When any moment has two or more
+    notes, every note is numbered in the order the events happened. A moment
+    that spans several times also shows them ("+20 ms"). Events from a
+    server whose clock differs sit at the true time, and their note gives
+    the server's reading. A dashed line marks ``now`` (by default the last
+    event's time), and the time after it is shaded pale.
+
+    The default window runs from the first event to ``now`` or the last
+    event, whichever is later, and on to an access token's expiry when that
+    comes soon after, with a margin and room for the notes. Bars running past
+    it are clipped at the right edge with a note such as "expires in 15 d".
+    ``window`` sets the visible span instead. ``title`` replaces the
+    :func:`summarize` title, which is wrapped onto two lines when too wide.
 
     Without ``ax`` a new :class:`~matplotlib.figure.Figure` with a white
-    background is created (use ``ax.figure`` to save or display it). With an
-    ``ax``, its figure's background is set to white if it is transparent or
-    dark, so that the dark text stays readable. ``events`` is only read.
+    background is created (use ``ax.figure`` to save or display it), as tall
+    as its lanes need. With an ``ax``, its figure's background is set to
+    white if it is transparent or dark, so that the dark text stays
+    readable, and stacked markers are squeezed to fit its height. ``events``
+    is only read.
     """
     items = _event_list(events)
     if now is not None:
@@ -886,54 +1561,67 @@ def plot_timeline(
 
     if not items:
         if ax is None:
-            _, ax, _ = _new_figure(4, 0.6, 0, RIGHT_MARGIN)
+            ax = _new_figure(2, 0.6, RIGHT_MARGIN, 1, 0)
         _prepare_background(ax)
         return _plot_empty(ax, title)
 
     model = _build_model(items)
     now = now if now is not None else items[-1].time
-    lanes = model.lanes
-    marks = _collect_marks(items, model, now)
-    owners = {index: lane.owner or _family_owner(lanes, lane) for index, lane in enumerate(lanes)}
-    notes = {id(mark): note for mark in marks if (note := _mark_note(mark, owners)) is not None}
-
-    present_kinds = {mark.kind for mark in marks}
-    legend_labels = [REFRESH_BAR["legend"], ACCESS_BAR["legend"]]
-    legend_labels += [style.legend for kind, style in EVENT_STYLES.items() if kind in present_kinds]
+    marks = _collect_marks(items, model)
+    show_holders = len({e.actor for e in items if e.actor and e.actor not in SERVER_ACTORS}) > 1
+    columns = _label_columns(model, show_holders)
+    title_text = title if title is not None else summarize(items)
 
     created = ax is None
     if ax is None:
-        rough_end = window[1] if window is not None else _default_window(items, now)[1]
-        clip_texts = [_clip_text(lane, now) for _, lane in _lanes_running_past(lanes, rough_end)]
-        ax = _sized_axes(lanes, legend_labels, clip_texts)
-    figure_width, figure_height = ax.figure.get_size_inches()
-    axes_width = ax.get_position().width * figure_width * 72
-    axes_height = ax.get_position().height * figure_height
+        rough_end = window[1] if window is not None else _default_window(items, now, model.lanes)[1]
+        clip_texts = [_clip_text(lane, now) for _, lane in _lanes_running_past(model.lanes, rough_end)]
+        right = max([RIGHT_MARGIN] + [(_text_width(text) + CLIP_NOTE_OFFSET + 8) / 72 for text in clip_texts])
+        left = columns.total / 72 + 0.1
+        axes_width = (FIGURE_WIDTH - left - right) * 72
+    else:
+        axes_width = ax.get_position().width * ax.figure.get_figwidth() * 72
 
+    bars = _bar_spans(model.lanes)
     if window is None:
-        start, end, runs = _fit_window(*_default_window(items, now), marks, notes, axes_width)
+        start, end, row_counts = _fit_window(*_default_window(items, now, model.lanes), marks, axes_width, bars)
     else:
         start, end = window
-        runs = _layout(marks, (_to_num(end) - _to_num(start)) / max(axes_width, 1.0))
-    x_start, x_end = _to_num(start), _to_num(end)
+        x_start, x_end = _to_num(start), _to_num(end)
+        row_counts = _layout(marks, (x_end - x_start) / max(axes_width, 1.0), x_start, x_end, bars)
+    rows = _rows(model, _lane_heights(len(model.lanes), row_counts))
+    wrapped_title = _wrap_title(title_text, axes_width)
+    legend = _legend_entries(model, marks, now, end, (end - start) * (2 / max(axes_width, 1.0)))
+    legend_columns = _legend_columns([label for _, label in legend], FIGURE_WIDTH * 72 if created else axes_width)
+
+    if ax is None:
+        legend_rows = -(-len(legend) // legend_columns)
+        ax = _new_figure(rows.total, left, right, wrapped_title.count("\n") + 1, legend_rows)
+    axes_height = ax.get_position().height * ax.figure.get_figheight()
+    points_per_unit = axes_height * 72 / max(rows.total, 1.0)
+    _place_marks(marks, row_counts, rows, points_per_unit)
 
     _prepare_background(ax)
     _style_axes(ax)
-    _draw_family_bands(ax, model)
-    _draw_bars(ax, lanes)
-    _draw_marks(ax, runs)
-    _draw_notes(ax, runs, notes, x_start, x_end, (x_end - x_start) / max(axes_width, 1.0))
-    _draw_clip_notes(ax, _lanes_running_past(lanes, end), now)
+    _draw_groups(ax, model, rows, columns, show_holders)
+    _draw_bars(ax, model.lanes, rows, points_per_unit)
+    _draw_continuations(ax, model, rows, row_counts, points_per_unit, end)
+    _draw_key_periods(ax, model, rows, points_per_unit, end)
+    _draw_graces(ax, model, rows)
+    _draw_lifetimes(ax, model, rows)
+    _draw_marks(ax, marks)
+    _draw_expiry_ticks(ax, model.lanes, rows, start, end)
+    _draw_notes(ax, marks)
+    _draw_clip_notes(ax, _lanes_running_past(model.lanes, end), rows, now)
     _draw_key_rotations(ax, items)
     _draw_now(ax, now, start, end)
-    _label_axes(ax, lanes, start, end, title if title is not None else summarize(items))
-    columns = _legend_columns(legend_labels, axes_width if not created else FIGURE_WIDTH * 72)
-    _draw_legend(ax, columns, axes_height, centre_on_figure=created)
+    _label_axes(ax, model.lanes, rows, start, end, wrapped_title)
+    _draw_legend(ax, legend, legend_columns, axes_height, centre_on_figure=created)
     return ax
 
 
 def _lanes_running_past(lanes: list[_Lane], moment: datetime) -> list[tuple[int, _Lane]]:
-    """Return the lanes, with their index, whose bar ends after ``moment``."""
+    """Return the token lanes, with their index, whose bar ends after ``moment``."""
     found = []
     for index, lane in enumerate(lanes):
         bar_end, _ = lane.end()
@@ -942,157 +1630,269 @@ def _lanes_running_past(lanes: list[_Lane], moment: datetime) -> list[tuple[int,
     return found
 
 
-def _sized_axes(lanes: list[_Lane], legend_labels: list[str], clip_texts: list[str]) -> Axes:
-    """Create the figure and axes for ``lanes``, with room for the lane labels, the clip notes and the legend."""
-    right = max([RIGHT_MARGIN] + [(_text_width(text) + CLIP_NOTE_OFFSET + 8) / 72 for text in clip_texts])
-    label_width = 0.15 + 0.11 * max(len(lane.key) for lane in lanes)
-    columns = _legend_columns(legend_labels, FIGURE_WIDTH * 72)
-    rows = -(-len(legend_labels) // columns)
-    _, ax, _ = _new_figure(len(lanes), label_width, rows, right)
-    return ax
-
-
-def _label_axes(ax: Axes, lanes: list[_Lane], start: datetime, end: datetime, title: str) -> None:
+def _label_axes(ax: Axes, lanes: list[_Lane], rows: _Rows, start: datetime, end: datetime, title: str) -> None:
     """Set the limits, the lane and time ticks, the grid, the time axis label and the title."""
     ax.set_xlim(_to_num(start), _to_num(end))
-    ax.set_ylim(len(lanes) - 0.5, -0.5)
-    ax.set_yticks(range(len(lanes)), [lane.key for lane in lanes])
+    ax.set_ylim(rows.total, 0)
+    ax.set_yticks(rows.centers, [lane.key for lane in lanes])
     ticks, tick_labels, axis_label = _time_ticks(start, end)
     ax.set_xticks(ticks, tick_labels)
     ax.grid(axis="x", color=GRID_COLOR, linewidth=0.8, zorder=0)
     ax.set_axisbelow(True)
-    ax.set_xlabel(axis_label, fontsize=FONT_SIZE, color=TEXT_COLOR, labelpad=8)
-    ax.set_title(title, fontsize=TITLE_SIZE, color=TEXT_COLOR, pad=28)
+    ax.set_xlabel(axis_label, fontsize=FONT_SIZE, color=TEXT_COLOR, labelpad=6)
+    ax.set_title(title, fontsize=TITLE_SIZE, color=TEXT_COLOR, pad=26, linespacing=1.3)
 
 
-def _family_owner(lanes: list[_Lane], lane: _Lane) -> str | None:
-    return next((other.owner for other in lanes if other.family_id == lane.family_id and other.owner), None)
-
-
-def _draw_family_bands(ax: Axes, model: _Model) -> None:
-    """Shade alternate families, separate them with a line and name each one left of its lane labels."""
+def _left_of_axes(ax: Axes, points: float) -> Any:
+    """Return a transform whose x is ``points`` left of the axes' left edge and whose y is in data units."""
     from matplotlib.transforms import ScaledTranslation, blended_transform_factory
 
-    label_points = 8 + 7.5 * max(len(lane.key) for lane in model.lanes)
-    shift = ScaledTranslation(-(label_points + 6) / 72, 0, ax.figure.dpi_scale_trans)
-    transform = blended_transform_factory(ax.transAxes, ax.transData) + shift
-    for number, (family_id, indices) in enumerate(model.families):
-        top, bottom = indices[0] - 0.5, indices[-1] + 0.5
-        if number % 2 == 1:
-            ax.axhspan(top, bottom, facecolor=FAMILY_BAND_COLOR, edgecolor="none", zorder=0.5)
+    shift = ScaledTranslation(-points / 72, 0, ax.figure.dpi_scale_trans)
+    return blended_transform_factory(ax.transAxes, ax.transData) + shift
+
+
+def _draw_groups(ax: Axes, model: _Model, rows: _Rows, columns: _Columns, show_holders: bool) -> None:
+    """Separate the lanes with faint lines and the families with darker ones; name each family and each token's holder.
+
+    Lanes holding stacked markers are taller than the rest, so the faint
+    lines (one collection, gid ``lane-edges``) show where each lane ends.
+    """
+    edges = sorted({
+        round(centre + sign * height / 2, 9) for centre, height in zip(rows.centers, rows.heights) for sign in (-1, 1)
+    })
+    ax.hlines(edges, 0, 1, transform=ax.get_yaxis_transform(), colors=LANE_EDGE_COLOR, linewidth=0.8, zorder=0.6,
+              gid="lane-edges")
+    family_transform = _left_of_axes(ax, columns.ticks + columns.holders + 4)
+    for number, (family_id, top, bottom) in enumerate(rows.groups):
         if number > 0:
-            ax.axhline(top, color="#9A9A9A", linewidth=1, zorder=1)
-        if family_id is not None:
+            ax.axhline(top, color=SEPARATOR_COLOR, linewidth=1, zorder=1)
+        label = _group_label(family_id)
+        if label is not None:
             ax.text(
-                0, (top + bottom) / 2, family_id, transform=transform, ha="right", va="center", fontsize=FONT_SIZE,
-                fontweight="bold", color=TEXT_COLOR, gid=f"family:{family_id}", clip_on=False,
+                0, (top + bottom) / 2, label, transform=family_transform, ha="right", va="center_baseline",
+                fontsize=FONT_SIZE, fontweight="bold", color=TEXT_COLOR, gid=f"family:{family_id}", clip_on=False,
+            )
+    if not show_holders:
+        return
+    holder_transform = _left_of_axes(ax, columns.ticks + 4)
+    for index, lane in enumerate(model.lanes):
+        if lane.holder:
+            ax.text(
+                0, rows.centers[index], lane.holder, transform=holder_transform, ha="right", va="center_baseline",
+                fontsize=FONT_SIZE, color=MUTED_TEXT_COLOR, gid=f"holder:{lane.key}", clip_on=False,
             )
 
 
-def _draw_bars(ax: Axes, lanes: list[_Lane]) -> None:
-    """Draw each token's lifetime, one horizontal bar call per token type."""
+def _bar_height(points_per_unit: float, points: float, rows: _Rows) -> float:
+    return min(points / points_per_unit, 0.8 * min(rows.heights))
+
+
+def _draw_bars(ax: Axes, lanes: list[_Lane], rows: _Rows, points_per_unit: float) -> None:
+    """Draw each token's lifetime up to its end or cut, one horizontal bar call per token type."""
+    height = _bar_height(points_per_unit, BAR_POINTS, rows)
     for token_type, look in (("refresh_token", REFRESH_BAR), ("access_token", ACCESS_BAR)):
-        rows = []
+        found = []
         for index, lane in enumerate(lanes):
             bar_end, _ = lane.end()
             if lane.token_type != token_type or lane.issued_at is None or bar_end is None:
                 continue
             left = _to_num(lane.issued_at)
-            rows.append((index, left, _to_num(bar_end) - left, lane.key))
-        if not rows:
+            found.append((rows.centers[index], left, _to_num(bar_end) - left, lane.key))
+        if not found:
             continue
         bars = ax.barh(
-            [row[0] for row in rows], [row[2] for row in rows], left=[row[1] for row in rows], height=BAR_HEIGHT,
+            [row[0] for row in found], [row[2] for row in found], left=[row[1] for row in found], height=height,
             color=look["color"], edgecolor="#333333", linewidth=0.8, hatch=look["hatch"], zorder=2,
             label=look["legend"],
         )
-        for patch, row in zip(bars.patches, rows):
+        for patch, row in zip(bars.patches, found):
             patch.set_gid(f"bar:{row[3]}")
 
 
-def _collect_marks(items: list[Event], model: _Model, now: datetime) -> list[_Mark]:
-    """List a marker for each event, plus one at each bar end that no event of the same kind already marks.
+def _record_end(lane: _Lane, end: datetime) -> datetime:
+    """Return where a rotated token's record line ends: at its family's end, or at the window's end."""
+    return min(lane.record_until or end, end)
 
-    A bar end that lies after ``now`` gets no marker: that token has not ended yet.
+
+def _record_offset(row_count: int) -> float:
+    """Return how far below a lane's centre, in points, the record line runs: inside the bar's band, between the lines of notes.
+
+    Notes are placed with ``va="center_baseline"``. In DejaVu Sans, measured
+    with matplotlib 3.11, their letters then reach about 0.42 em above the
+    row's height and 0.63 em below it. The rows lie SLOT_POINTS
+    apart around the centre. The line goes to the free height nearest the
+    bar's bottom edge, or to that edge when no height is free.
     """
-    lane_index = {lane.key: index for index, lane in enumerate(model.lanes)}
-    marks = [
-        _Mark(lane_index[key], event.time, event.kind, float(order), event)
-        for order, (event, key) in enumerate(zip(items, model.event_lanes))
-    ]
-    occupied = {(m.lane, m.time, m.kind) for m in marks}
+    covered = []
+    for row in range(row_count):
+        middle = (row - (row_count - 1) / 2) * SLOT_POINTS
+        covered.append((middle - 0.42 * FONT_SIZE, middle + 0.63 * FONT_SIZE))
+    half_bar = (BAR_POINTS - RECORD_POINTS) / 2
+    candidates = [half_bar - step * 0.25 for step in range(int(8 * half_bar) + 1)]
+    for candidate in candidates:
+        top, bottom = candidate - RECORD_POINTS / 2, candidate + RECORD_POINTS / 2
+        if all(bottom <= low or top >= high for low, high in covered):
+            return candidate
+    return half_bar
+
+
+def _draw_continuations(
+    ax: Axes, model: _Model, rows: _Rows, row_counts: list[int], points_per_unit: float, end: datetime
+) -> None:
+    """Continue cut bars: a thin grey line while a rotated token stays on record, a hatched bar while a stateless check still accepts a revoked one."""
+    record_height = _bar_height(points_per_unit, RECORD_POINTS, rows)
     for index, lane in enumerate(model.lanes):
-        bar_end, end_kind = lane.end()
-        if lane.issued_at is None or bar_end is None or end_kind is None or bar_end > now:
+        if lane.cut_at is None:
             continue
-        if (index, bar_end, end_kind) in occupied:
-            continue
-        later = next((m.order for m in marks if m.time >= bar_end), float(len(items)))
-        marks.append(_Mark(index, bar_end, end_kind, later - 0.5))
-    return marks
+        if lane.cut_kind in RECORD_CUTS:
+            until = _record_end(lane, end)
+            if until > lane.cut_at:
+                left = _to_num(lane.cut_at)
+                offset = _record_offset(row_counts[index] if index < len(row_counts) else 1) / points_per_unit
+                [patch] = ax.barh(
+                    [rows.centers[index] + offset], [_to_num(until) - left], left=[left],
+                    height=record_height, color=RECORD_COLOR, linewidth=0, zorder=1.9,
+                ).patches
+                patch.set_gid(f"record:{lane.key}")
+        if lane.stateless_until is not None and lane.stateless_until > lane.cut_at:
+            left = _to_num(lane.cut_at)
+            [patch] = ax.barh(
+                [rows.centers[index]], [_to_num(lane.stateless_until) - left], left=[left],
+                height=_bar_height(points_per_unit, BAR_POINTS, rows), color=STATELESS_BAR["color"],
+                edgecolor=STATELESS_BAR["edge"], hatch=STATELESS_BAR["hatch"], linewidth=0.8, zorder=2,
+            ).patches
+            patch.set_gid(f"stateless:{lane.key}")
 
 
-def _draw_marks(ax: Axes, runs: list[list[_Placed]]) -> None:
-    """Draw one Line2D per event kind, with every marker of that kind."""
-    by_kind: dict[EventKind, tuple[list[float], list[float]]] = {}
-    for run in runs:
-        for placed in run:
-            xs, ys = by_kind.setdefault(placed.marks[0].kind, ([], []))
-            xs.append(placed.x)
-            ys.append(placed.marks[0].lane)
-    for kind, style in EVENT_STYLES.items():
-        if kind not in by_kind:
+def _draw_key_periods(ax: Axes, model: _Model, rows: _Rows, points_per_unit: float, end: datetime) -> None:
+    """Draw each signing key's lane: solid while it signs new tokens, dotted while it only verifies older ones.
+
+    A retired key's bar ends where a token it signed was first rejected for
+    its unknown ``kid``, with the word "removed": the authority records no
+    event when a key is removed.
+    """
+    lane_index = model.lane_index()
+    height = _bar_height(points_per_unit, BAR_POINTS, rows)
+    for period in model.key_periods:
+        until = period.end or end
+        if period.kid not in lane_index or until <= period.start:
             continue
-        xs, ys = by_kind[kind]
-        prominent = kind is EventKind.REUSE_DETECTED
+        look = KEY_SIGNING if period.signing else KEY_VERIFYING
+        left = _to_num(period.start)
+        [patch] = ax.barh(
+            [rows.centers[lane_index[period.kid]]], [_to_num(until) - left], left=[left], height=height,
+            color=look["color"], edgecolor="#555555", hatch=look["hatch"], linewidth=0.8, zorder=2,
+        ).patches
+        patch.set_gid(f"key:{period.kid}:{'signing' if period.signing else 'verifying'}")
+        if not period.signing and period.end is not None:
+            ax.annotate(
+                "removed", (_to_num(period.end), rows.centers[lane_index[period.kid]]), xytext=(NOTE_GAP, 0),
+                textcoords="offset points", ha="left", va="center_baseline", fontsize=FONT_SIZE, color=TEXT_COLOR,
+                zorder=4.6, gid="key-removed",
+            )
+
+
+def _draw_graces(ax: Axes, model: _Model, rows: _Rows) -> None:
+    """Shade the grace window in which a rotated refresh token's retry was accepted, over that token's lane."""
+    from matplotlib.patches import Rectangle
+
+    lane_index = model.lane_index()
+    for grace in model.graces:
+        if grace.lane not in lane_index:
+            continue
+        index = lane_index[grace.lane]
+        until = grace.start + grace.length if grace.length is not None else grace.retry_at
+        height = rows.heights[index] * 0.9
+        ax.add_patch(Rectangle(
+            (_to_num(grace.start), rows.centers[index] - height / 2), _to_num(until) - _to_num(grace.start), height,
+            facecolor=YELLOW, alpha=0.7, edgecolor=BLACK, linestyle="--", linewidth=1, zorder=1.8,
+            gid=f"grace:{grace.lane}",
+        ))
+
+
+def _draw_lifetimes(ax: Axes, model: _Model, rows: _Rows) -> None:
+    """Draw a family's absolute lifetime as a two-headed arrow in the row above its lanes."""
+    for family_id, y in rows.span_rows.items():
+        family = model.families[family_id]
+        assert family.started_at is not None and family.absolute_end is not None
+        left, right = _to_num(family.started_at), _to_num(family.absolute_end)
+        ax.annotate(
+            "", xy=(right, y), xytext=(left, y), gid=f"lifetime:{family_id}",
+            arrowprops={"arrowstyle": "<|-|>", "color": TEXT_COLOR, "linewidth": 1.5, "shrinkA": 0, "shrinkB": 0},
+        )
+        ax.text(
+            (left + right) / 2, y, f"family {family_id}: absolute lifetime "
+            f"{_duration_text(family.absolute_end - family.started_at)}",
+            ha="center", va="center", fontsize=FONT_SIZE, color=TEXT_COLOR, zorder=4.6,
+            bbox={"boxstyle": "square,pad=0.15", "facecolor": "white", "edgecolor": "none"}, gid="lifetime-label",
+        )
+
+
+def _draw_marks(ax: Axes, marks: list[_Mark]) -> None:
+    """Draw one Line2D per marker style, with every marker of that style."""
+    by_style: dict[str, tuple[list[float], list[float]]] = {}
+    for mark in marks:
+        xs, ys = by_style.setdefault(mark.style, ([], []))
+        xs.append(mark.x)
+        ys.append(mark.y)
+    for name, style in MARKER_STYLES.items():
+        if name not in by_style:
+            continue
+        xs, ys = by_style[name]
+        prominent = name == "rejected"
         ax.plot(
             xs, ys, linestyle="none", marker=style.marker, markersize=style.size, markerfacecolor=style.color,
-            markeredgecolor=BLACK, markeredgewidth=1.5 if prominent else 1.2, zorder=6 if prominent else 5,
-            label=style.legend, gid=f"mark:{kind.value}",
+            markeredgecolor=BLACK, markeredgewidth=1.4 if prominent else 1.2, zorder=6 if prominent else 5,
+            label=style.legend, gid=f"mark:{name}",
         )
 
 
-def _draw_notes(
-    ax: Axes, runs: list[list[_Placed]], notes: dict[int, str], x_start: float, x_end: float, units_per_point: float
-) -> None:
-    """Write one note beside each run of markers that has any: right of it, or left when only the left has room.
+def _natural_ends(lanes: list[_Lane]) -> list[tuple[int, datetime]]:
+    """Return each token's expiry where its bar, or its stateless continuation, ends at it."""
+    ends = []
+    for index, lane in enumerate(lanes):
+        bar_end, cause = lane.end()
+        if lane.issued_at is None:
+            continue
+        if cause == "expired" and bar_end is not None:
+            ends.append((index, bar_end))
+        elif lane.stateless_until is not None:
+            ends.append((index, lane.stateless_until))
+    return ends
 
-    The room on each side runs to the next or previous run of markers on the
-    same lane (and that run's note, if it went right), or to the edge of the
-    axes. When neither side has room the note takes the wider one.
 
-    NOTE: on an axes narrower than the default figure's, a long note can then
-    run under the next run's markers; the markers stay on top.
+def _draw_expiry_ticks(ax: Axes, lanes: list[_Lane], rows: _Rows, start: datetime, end: datetime) -> None:
+    """End each bar that ran its full life with a black tick at its expiry; this marks no event."""
+    found = [(_to_num(moment), rows.centers[index]) for index, moment in _natural_ends(lanes) if start <= moment <= end]
+    if not found:
+        return
+    style = MARKER_STYLES["expired"]
+    ax.plot(
+        [x for x, _ in found], [y for _, y in found], linestyle="none", marker=style.marker,
+        markersize=style.size, markeredgecolor=style.color, markeredgewidth=2.5, zorder=4.8,
+        label=style.legend, gid="mark:expired",
+    )
+
+
+def _draw_notes(ax: Axes, marks: list[_Mark]) -> None:
+    """Write each marker's note on its row, right of the marker or left of it as the layout chose.
+
+    A white halo around the letters keeps a note readable where it crosses a
+    bar or a line, while the bar still shows between the letters.
     """
+    from matplotlib.patheffects import withStroke
     from matplotlib.transforms import ScaledTranslation
 
-    previous_end: dict[int, float] = {}
-    for index, run in enumerate(runs):
-        lane = run[0].marks[0].lane
-        following = runs[index + 1] if index + 1 < len(runs) and runs[index + 1][0].marks[0].lane == lane else None
-        note = _run_note(run, notes)
-        if not note:
-            previous_end[lane] = run[-1].x + run[-1].size / 2 * units_per_point
+    halo = [withStroke(linewidth=3, foreground=BACKGROUND)]
+    for mark in marks:
+        if not mark.text:
             continue
-
-        first, last = run[0], run[-1]
-        gap_right = last.size / 2 + NOTE_GAP
-        gap_left = first.size / 2 + NOTE_GAP
-        right_limit = following[0].x - following[0].size / 2 * units_per_point if following else x_end
-        left_limit = previous_end.get(lane, x_start)
-        room_right = (right_limit - last.x) / units_per_point - gap_right
-        room_left = (first.x - left_limit) / units_per_point - gap_left
-        width = _text_width(note)
-        goes_left = room_right < width and room_left > room_right
-
-        shift = ScaledTranslation((-gap_left if goes_left else gap_right) / 72, 0, ax.figure.dpi_scale_trans)
+        gap = mark.size / 2 + NOTE_GAP
+        shift = ScaledTranslation((-gap if mark.goes_left else gap) / 72, 0, ax.figure.dpi_scale_trans)
         ax.text(
-            first.x if goes_left else last.x, lane, note, transform=ax.transData + shift,
-            ha="right" if goes_left else "left", va="center", fontsize=FONT_SIZE, color=TEXT_COLOR,
-            bbox={"boxstyle": "square,pad=0.1", "facecolor": "white", "edgecolor": "none", "alpha": 0.85},
-            zorder=4.6, gid="note",
+            mark.x, mark.y, mark.text, transform=ax.transData + shift, ha="right" if mark.goes_left else "left",
+            va="center_baseline", fontsize=FONT_SIZE, color=TEXT_COLOR, zorder=4.6, gid="note", path_effects=halo,
         )
-        previous_end[lane] = last.x + (last.size / 2 if goes_left else gap_right + width) * units_per_point
 
 
 def _clip_text(lane: _Lane, now: datetime) -> str:
@@ -1104,17 +1904,16 @@ def _clip_text(lane: _Lane, now: datetime) -> str:
     return f"→ ended {bar_end.day} {bar_end:%b %H:%M}"
 
 
-def _draw_clip_notes(ax: Axes, clipped: list[tuple[int, _Lane]], now: datetime) -> None:
+def _draw_clip_notes(ax: Axes, clipped: list[tuple[int, _Lane]], rows: _Rows, now: datetime) -> None:
     """Write "expires in 15 d" right of the axes for each bar that runs past the window."""
     from matplotlib.transforms import ScaledTranslation, blended_transform_factory
 
     shift = ScaledTranslation(CLIP_NOTE_OFFSET / 72, 0, ax.figure.dpi_scale_trans)
     transform = blended_transform_factory(ax.transAxes, ax.transData) + shift
     for index, lane in clipped:
-        text = _clip_text(lane, now)
         ax.text(
-            1, index, text, transform=transform, ha="left", va="center", fontsize=FONT_SIZE, color=TEXT_COLOR,
-            gid=f"clip:{lane.key}", clip_on=False,
+            1, rows.centers[index], _clip_text(lane, now), transform=transform, ha="left", va="center",
+            fontsize=FONT_SIZE, color=TEXT_COLOR, gid=f"clip:{lane.key}", clip_on=False,
         )
 
 
@@ -1134,26 +1933,72 @@ def _draw_now(ax: Axes, now: datetime, start: datetime, end: datetime) -> None:
     ax.axvspan(x, _to_num(end), facecolor="white", alpha=0.55, edgecolor="none", zorder=2.5, gid="future")
     ax.axvline(x, color=TEXT_COLOR, linestyle=(0, (5, 3)), linewidth=2, zorder=4.5, gid="now", label="now")
     ax.text(
-        x, 1.01, f"now {now:%H:%M:%S}", transform=blended_transform_factory(ax.transData, ax.transAxes),
+        x, 1.01, f"now {_clock_text(now)}", transform=blended_transform_factory(ax.transData, ax.transAxes),
         ha="center", va="bottom", fontsize=FONT_SIZE, fontweight="bold", color=TEXT_COLOR, gid="now-label",
         clip_on=False,
     )
 
 
-def _draw_legend(ax: Axes, columns: int, axes_height: float, *, centre_on_figure: bool) -> None:
-    """Put a legend below the time axis: the two kinds of bar, then the kinds of marker drawn."""
-    handles: list[Any] = [
-        container for container in ax.containers if container.get_label() in (REFRESH_BAR["legend"], ACCESS_BAR["legend"])
-    ]
-    handles += [line for line in ax.lines if str(line.get_gid()).startswith("mark:")]
-    below = -(AXIS_LABEL_SPACE - 0.05) / max(axes_height, 0.5)
+def _legend_entries(
+    model: _Model, marks: list[_Mark], now: datetime, end: datetime, visible: timedelta
+) -> list[tuple[Any, str]]:
+    """List the legend's handles and labels: the kinds of bar and span drawn, then the markers drawn.
+
+    A record line shorter than ``visible`` (about two points) gets no entry.
+    """
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    def bar(look: dict[str, Any], edge: str = "#333333", alpha: float = 1.0) -> Patch:
+        return Patch(facecolor=look["color"], edgecolor=edge, hatch=look["hatch"], linewidth=0.8, alpha=alpha)
+
+    lanes = model.lanes
+    entries: list[tuple[Any, str]] = []
+    if any(lane.token_type == "refresh_token" and lane.issued_at for lane in lanes):
+        entries.append((bar(REFRESH_BAR), REFRESH_BAR["legend"]))
+    if any(lane.token_type == "access_token" and lane.issued_at for lane in lanes):
+        entries.append((bar(ACCESS_BAR), ACCESS_BAR["legend"]))
+    if any(_record_end(lane, end) - lane.cut_at >= visible for lane in lanes if lane.cut_at and lane.cut_kind in RECORD_CUTS):
+        entries.append((Line2D([], [], color=RECORD_COLOR, linewidth=RECORD_POINTS), RECORD_LEGEND))
+    if any(lane.stateless_until for lane in lanes):
+        entries.append((bar(STATELESS_BAR, edge=BLUE), STATELESS_BAR["legend"]))
+    if model.graces:
+        entries.append((Patch(facecolor=YELLOW, alpha=0.7, edgecolor=BLACK, linestyle="--"), GRACE_LEGEND))
+    if any(period.signing for period in model.key_periods):
+        entries.append((bar(KEY_SIGNING, edge="#555555"), KEY_SIGNING["legend"]))
+    if any(not period.signing for period in model.key_periods):
+        entries.append((bar(KEY_VERIFYING, edge="#555555"), KEY_VERIFYING["legend"]))
+    if now < end and any((lane.end()[0] or now) > now for lane in lanes if lane.issued_at):
+        entries.append((bar(ACCESS_BAR, alpha=0.45), FUTURE_LEGEND))
+
+    drawn = {mark.style for mark in marks}
+    if _natural_ends(lanes):
+        drawn.add("expired")
+    for name, style in MARKER_STYLES.items():
+        if name not in drawn:
+            continue
+        if name == "expired":
+            handle = Line2D([], [], linestyle="none", marker=style.marker, markersize=style.size * 0.7,
+                            markeredgecolor=style.color, markeredgewidth=2.5)
+        else:
+            handle = Line2D([], [], linestyle="none", marker=style.marker, markersize=style.size,
+                            markerfacecolor=style.color, markeredgecolor=BLACK, markeredgewidth=1.2)
+        entries.append((handle, style.legend))
+    return entries
+
+
+def _draw_legend(
+    ax: Axes, entries: list[tuple[Any, str]], columns: int, axes_height: float, *, centre_on_figure: bool
+) -> None:
+    """Put the legend just below the time axis label."""
+    below = -(AXIS_LABEL_SPACE - 0.02) / max(axes_height, 0.5)
     anchor_x = 0.5
     if centre_on_figure:
         position = ax.get_position()
         anchor_x = (0.5 - position.x0) / position.width
     legend = ax.legend(
-        handles=handles, labels=[h.get_label() for h in handles], loc="upper center",
+        handles=[handle for handle, _ in entries], labels=[label for _, label in entries], loc="upper center",
         bbox_to_anchor=(anchor_x, below), ncol=columns, frameon=False, fontsize=FONT_SIZE,
-        handlelength=1.6, columnspacing=1.4, labelcolor=TEXT_COLOR, borderaxespad=0,
+        handlelength=1.6, columnspacing=1.4, labelcolor=TEXT_COLOR, borderaxespad=0, handletextpad=0.6,
     )
     legend.set_gid("legend")

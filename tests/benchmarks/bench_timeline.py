@@ -61,6 +61,7 @@ def reference_content(figure: Figure) -> dict[str, Any]:
         "title": ax.get_title(),
         "xlabel": ax.get_xlabel(),
         "yticks": [label.get_text() for label in ax.get_yticklabels()],
+        "yticklocs": list(ax.get_yticks()),
         "xticks": list(ax.get_xticks()),
         "xticklabels": [label.get_text() for label in ax.get_xticklabels()],
         "xlim": ax.get_xlim(),
@@ -87,21 +88,21 @@ def plain_figure(content: dict[str, Any]) -> Figure:
     ax = figure.add_axes(content["position"])
     ys, lefts, widths = zip(*content["bars"])
     bars = ax.barh(ys, widths, left=lefts, height=0.5)
-    handles = [bars, bars]
-    for xs, ys, marker in content["markers"]:
-        handles.append(ax.plot(xs, ys, linestyle="none", marker=marker)[0])
+    lines = [ax.plot(xs, ys, linestyle="none", marker=marker)[0] for xs, ys, marker in content["markers"]]
+    # One handle per legend entry: bars stand in for the entries that are not markers (bars, spans, lines).
+    handles = [bars] * max(len(content["legend"]) - len(lines), 0) + lines
     ax.set_xlim(content["xlim"])
     ax.set_ylim(content["ylim"])
-    ax.set_yticks(range(len(content["yticks"])), content["yticks"], fontsize=12)
-    ax.set_xticks(content["xticks"], content["xticklabels"], fontsize=12)
-    ax.set_xlabel(content["xlabel"], fontsize=12)
-    ax.set_title(content["title"], fontsize=15)
+    ax.set_yticks(content["yticklocs"], content["yticks"], fontsize=13)
+    ax.set_xticks(content["xticks"], content["xticklabels"], fontsize=13)
+    ax.set_xlabel(content["xlabel"], fontsize=13)
+    ax.set_title(content["title"], fontsize=16)
     for number, text in enumerate(content["texts"]):
         # The same texts, spread over the axes: their cost is in the glyphs, not in where they sit.
-        ax.text(0.05 + 0.3 * (number % 3), 0.1 + 0.08 * number, text, transform=ax.transAxes, fontsize=12)
+        ax.text(0.05 + 0.3 * (number % 3), 0.1 + 0.08 * number, text, transform=ax.transAxes, fontsize=13)
     ax.axvline(content["xlim"][1], linestyle="--")
     ax.legend(handles[: len(content["legend"])], content["legend"], loc="upper center",
-              bbox_to_anchor=(0.5, -0.2), ncol=5, fontsize=12)
+              bbox_to_anchor=(0.5, -0.2), ncol=4, fontsize=13)
     return figure
 
 
