@@ -311,7 +311,7 @@ def test_clock_skew_events():
 def test_key_rotation_events():
     result = run_scenario("key-rotation")
     assert step_kinds(result) == [
-        LOGIN, NOTHING, NOTHING, ["key_rotated"], NOTHING, CALL, NOTHING, NOTHING, NOTHING, ["rejected"],
+        LOGIN, NOTHING, NOTHING, ["key_rotated"], NOTHING, CALL, NOTHING, ["key_removed"], NOTHING, ["rejected"],
         ["rejected", *REFRESH, "verified"],
     ]
     assert result.steps[0].events[1].detail["kid"] == "demo-rs256"

@@ -177,11 +177,13 @@ def marker_style(event: Event, events: list[Event]) -> str:
             and before.label == event.label
         )
         return "rejected" if caused_by_reuse else "revoked"
+    if kind is EventKind.KEY_REMOVED:
+        return "key_rotated"
     return kind.value
 
 
 def event_lane(event: Event) -> str:
-    if event.kind is EventKind.KEY_ROTATED:
+    if event.kind in (EventKind.KEY_ROTATED, EventKind.KEY_REMOVED):
         return str(event.detail["kid"])
     return event.label or "unknown token"
 
@@ -233,6 +235,7 @@ def every_kind(authority, clock):  # type: ignore[no-untyped-def]
     auth.rotate_signing_key(tl.SigningKey.generate("HS256", kid="key-2"), actor="admin")
     clock.advance(minutes=1)
     error(auth.refresh, pair.refresh_token, client_id="app", actor="attacker")
+    auth.remove_key("demo-hs256", actor="admin")
     assert set(auth.events.kinds()) == {kind.value for kind in EventKind}
     return auth
 
@@ -477,6 +480,12 @@ def test_bar_past_window_gets_expiry_note(auth, clock):
     assert text_with_gid(ax, "clip:AT1") is None
 
 
+def test_key_removal_marked_on_its_key_lane(every_kind):
+    removal = every_kind.events.of_kind("key_removed")[0]
+    ax = timeline.plot_timeline(every_kind.events)
+    assert has_marker(ax, "key_rotated", "demo-hs256", removal.time)
+
+
 def test_key_rotation_gives_each_key_a_lane(every_kind):
     rotation = every_kind.events.of_kind("key_rotated")[0]
     ax = timeline.plot_timeline(every_kind.events)
@@ -499,8 +508,10 @@ def test_key_removal_ends_old_key_and_its_tokens(auth, clock):
     ax = timeline.plot_timeline(auth.events)
 
     assert bar_end(bar(ax, "demo-hs256:verifying", "key")) == pytest.approx(num(clock.now()))
-    removed = text_with_gid(ax, "key-removed")
-    assert removed is not None and removed.get_text() == "removed"
+    removal = auth.events.of_kind("key_removed")[0]
+    assert has_marker(ax, "key_rotated", "demo-hs256", removal.time)
+    assert "key removed" in [unnumbered(note) for note in notes(ax)]
+    assert text_with_gid(ax, "key-removed") is None
     assert bar_end(bar(ax, "AT1")) == pytest.approx(num(clock.now()))
     assert text_with_gid(ax, "clip:AT1") is None
     assert "user: 401 unknown kid demo-hs256" in [unnumbered(note) for note in notes(ax)]

@@ -792,7 +792,7 @@ class TokenAuthority:
             events.append((EventKind.GRACE_REUSE, dict(
                 base, related=new_record.label,
                 reason=f"retry within the {self.policy.reuse_grace.total_seconds():g} s grace window",
-                detail={"superseded": superseded.label},
+                detail={"superseded": superseded.label, "grace_seconds": self.policy.reuse_grace.total_seconds()},
             )))
         else:
             events.append((EventKind.ROTATED, dict(base, related=new_record.label)))
@@ -1014,9 +1014,15 @@ class TokenAuthority:
         logger.info("signing key rotated from %s to %s", previous.kid, new_key.kid)
         return new_key
 
-    def remove_key(self, kid: str) -> SigningKey:
+    def remove_key(self, kid: str, *, actor: str | None = None) -> SigningKey:
         """Stop accepting tokens signed with the retired key ``kid``; return the removed key."""
-        return self.keys.remove(kid)
+        now = self.now()
+        removed = self.keys.remove(kid)
+        self.events.record(now, EventKind.KEY_REMOVED, actor=actor, token=removed.fingerprint,
+                           reason=f"tokens signed with {kid} no longer verify",
+                           detail={"kid": kid, "algorithm": removed.algorithm})
+        logger.info("signing key %s removed", kid)
+        return removed
 
     def jwks(self) -> dict[str, list[dict[str, Any]]]:
         """Return the public keys as a JWK Set (RFC 7517); HMAC keys are never published."""

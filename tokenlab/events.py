@@ -30,6 +30,7 @@ class EventKind(str, Enum):
     EXPIRED = "expired"
     INTROSPECTED = "introspected"
     KEY_ROTATED = "key_rotated"
+    KEY_REMOVED = "key_removed"
 
     def __str__(self) -> str:
         return self.value

@@ -547,8 +547,8 @@ class ScenarioRun:
         return True, f"{actor}: new tokens are signed with {new_key.kid}; {previous} still verifies", None
 
     def _action_remove_key(self, kid: str, actor: str = "admin") -> ActionOutcome:
-        """Stop accepting tokens signed with the key ``kid``; records no event."""
-        self.authority.remove_key(kid)
+        """Stop accepting tokens signed with the key ``kid``."""
+        self.authority.remove_key(kid, actor=actor)
         return True, f"{actor}: removed key {kid}; tokens it signed no longer verify", None
 
 

@@ -97,7 +97,7 @@ MARKER_STYLES: dict[str, MarkerStyle] = {
     "superseded": MarkerStyle("p", SKY_BLUE, 12, "superseded (grace retry)"),
     "revoked": MarkerStyle("X", BLACK, 11, "revoked"),
     "introspected": MarkerStyle("P", "white", 13, "introspected"),
-    "key_rotated": MarkerStyle("H", "white", 12, "key rotated"),
+    "key_rotated": MarkerStyle("H", "white", 12, "key rotated or removed"),
     "expired": MarkerStyle("|", BLACK, BAR_POINTS + 6, "end of lifetime (exp)"),
 }
 """The marker of each kind of outcome; every one has its own shape, so the plot also reads in grayscale.
@@ -121,6 +121,7 @@ _STYLE_OF_KIND: dict[EventKind, str] = {
     EventKind.REVOKED: "revoked",
     EventKind.INTROSPECTED: "introspected",
     EventKind.KEY_ROTATED: "key_rotated",
+    EventKind.KEY_REMOVED: "key_rotated",
 }
 
 EVENT_STYLES: dict[EventKind, MarkerStyle] = {kind: MARKER_STYLES[name] for kind, name in _STYLE_OF_KIND.items()}
@@ -245,6 +246,7 @@ class _KeyPeriod:
     start: datetime
     end: datetime | None
     signing: bool
+    removal_recorded: bool = False
 
 
 @dataclass
@@ -290,8 +292,11 @@ class _Model:
         return {lane.key: index for index, lane in enumerate(self.lanes)}
 
 
+_KEY_KINDS = (EventKind.KEY_ROTATED, EventKind.KEY_REMOVED)
+
+
 def _lane_key(event: Event) -> str:
-    if event.kind is EventKind.KEY_ROTATED:
+    if event.kind in _KEY_KINDS:
         return str(event.detail.get("kid") or "signing key")
     return event.label or UNKNOWN_LANE
 
@@ -319,7 +324,7 @@ def _build_model(events: Sequence[Event]) -> _Model:
 
     def lane_for(key: str, event: Event) -> _Lane:
         if key not in lanes:
-            if event.kind is EventKind.KEY_ROTATED:
+            if event.kind in _KEY_KINDS:
                 lanes[key] = _Lane(key, None, None, is_key=True)
             else:
                 token_type = event.token_type
@@ -383,15 +388,11 @@ def _build_model(events: Sequence[Event]) -> _Model:
     key_periods = _key_periods(events)
     ordered, groups = _order_lanes(lanes, key_periods)
     return _Model(ordered, event_lanes, families, groups, key_periods, graces,
-                  has_key_events=any(e.kind is EventKind.KEY_ROTATED for e in events))
+                  has_key_events=any(e.kind in _KEY_KINDS for e in events))
 
 
 def _key_periods(events: Sequence[Event]) -> list[_KeyPeriod]:
-    """Read when each signing key signed, and until when it verified, from the key rotations.
-
-    Removing a key records no event, so a retired key's period ends at the
-    first rejection of a token whose ``kid`` names it: it was gone by then.
-    """
+    """Read when each signing key signed, and until when it verified, from the key events."""
     rotations = [e for e in events if e.kind is EventKind.KEY_ROTATED]
     if not rotations:
         return []
@@ -410,9 +411,15 @@ def _key_periods(events: Sequence[Event]) -> list[_KeyPeriod]:
         periods.append(current)
 
     kid_of_label = {e.label: e.detail.get("kid") for e in events if e.kind is EventKind.ISSUED and e.detail.get("kid")}
+    removed_at = {e.detail.get("kid"): e.time for e in events if e.kind is EventKind.KEY_REMOVED}
     for period in periods:
         if period.signing:
             continue
+        if period.kid in removed_at:
+            period.end = removed_at[period.kid]
+            period.removal_recorded = True
+            continue
+        # Logs from before removals were recorded: the key was gone by the first rejection naming it.
         period.end = next(
             (e.time for e in events if e.kind is EventKind.REJECTED and e.check == "kid"
              and kid_of_label.get(e.label) == period.kid and e.time >= period.start),
@@ -829,6 +836,8 @@ def _event_details(event: Event) -> str:
 
     if kind is EventKind.KEY_ROTATED:
         return f"new signing key {event.detail.get('kid')}, {event.detail.get('previous_kid')} still verifies"
+    if kind is EventKind.KEY_REMOVED:
+        return f"key {event.detail.get('kid')} removed: its tokens no longer verify"
 
     return event.outcome
 
@@ -837,7 +846,7 @@ def _event_subject(event: Event) -> str:
     """Name what an event concerns: the token's label, else "key" for a key rotation, else the token's fingerprint."""
     if event.label:
         return event.label
-    if event.kind is EventKind.KEY_ROTATED:
+    if event.kind in _KEY_KINDS:
         return "key"
     return event.token or "-"
 
@@ -1052,6 +1061,8 @@ def _event_note(event: Event, lane: _Lane, model: _Model, partner: Event | None)
         return _introspection_note(event)
     if kind is EventKind.KEY_ROTATED:
         return f"{_who(event)}new signing key"
+    if kind is EventKind.KEY_REMOVED:
+        return f"{_who(event)}key removed"
     return None
 
 
@@ -1767,9 +1778,9 @@ def _draw_continuations(
 def _draw_key_periods(ax: Axes, model: _Model, rows: _Rows, points_per_unit: float, end: datetime) -> None:
     """Draw each signing key's lane: solid while it signs new tokens, dotted while it only verifies older ones.
 
-    A retired key's bar ends where a token it signed was first rejected for
-    its unknown ``kid``, with the word "removed": the authority records no
-    event when a key is removed.
+    A retired key's bar ends at its ``key_removed`` event. Logs without one
+    end it where a token it signed was first rejected for its unknown
+    ``kid``, with the word "removed".
     """
     lane_index = model.lane_index()
     height = _bar_height(points_per_unit, BAR_POINTS, rows)
@@ -1784,7 +1795,7 @@ def _draw_key_periods(ax: Axes, model: _Model, rows: _Rows, points_per_unit: flo
             color=look["color"], edgecolor="#555555", hatch=look["hatch"], linewidth=0.8, zorder=2,
         ).patches
         patch.set_gid(f"key:{period.kid}:{'signing' if period.signing else 'verifying'}")
-        if not period.signing and period.end is not None:
+        if not period.signing and period.end is not None and not period.removal_recorded:
             ax.annotate(
                 "removed", (_to_num(period.end), rows.centers[lane_index[period.kid]]), xytext=(NOTE_GAP, 0),
                 textcoords="offset points", ha="left", va="center_baseline", fontsize=FONT_SIZE, color=TEXT_COLOR,
