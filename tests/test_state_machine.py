@@ -647,12 +647,13 @@ class LockstepAuthorities(RuleBasedStateMachine):
 
         result = self.run_both(lambda auth, side: auth.remove_key(kid))
 
-        assert result.events == []
         if kid == self.kids[-1]:
             assert isinstance(result.outcome, Failure)
             assert result.outcome.kind is tl.SigningKeyError
+            assert result.events == []
         else:
             assert result.outcome == ("key", kid)
+            assert [kind for kind, *_ in result.event_summary()] == ["key_removed"]
             self.removed_kids.add(kid)
 
     # -- invariants -----------------------------------------------------------
