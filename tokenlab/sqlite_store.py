@@ -30,6 +30,8 @@ SCHEMA_VERSION = 1
 APPLICATION_ID = 0x746B6C62  # "tklb": marks the file as a tokenlab store.
 BUSY_TIMEOUT_SECONDS = 10.0
 _SQLITE_MAGIC = b"SQLite format 3\x00"
+_HAS_RETURNING = sqlite3.sqlite_version_info >= (3, 35, 0)
+"""Whether this SQLite library supports RETURNING, which saves a statement per sequence number."""
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 _SCHEMA = """
@@ -351,12 +353,11 @@ class SQLiteStore:
 
     @_guard
     def next_sequence(self, name: str) -> int:
+        upsert = "INSERT INTO sequences(name, value) VALUES (?, 1) ON CONFLICT(name) DO UPDATE SET value = value + 1"
         with self.transaction():
-            self._execute(
-                "INSERT INTO sequences(name, value) VALUES (?, 1) "
-                "ON CONFLICT(name) DO UPDATE SET value = value + 1",
-                (name,),
-            )
+            if _HAS_RETURNING:
+                return int(self._execute(upsert + " RETURNING value", (name,)).fetchone()[0])
+            self._execute(upsert, (name,))
             return int(self._execute("SELECT value FROM sequences WHERE name = ?", (name,)).fetchone()[0])
 
     @_guard
