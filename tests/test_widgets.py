@@ -216,6 +216,19 @@ def test_player_window_covers_whole_scenario() -> None:
     assert end > last
 
 
+def test_player_window_fits_last_notes_on_right() -> None:
+    # A note that does not fit right of its marker goes left, over the bars: the window must leave room.
+    player = ScenarioPlayer(STOLEN)
+    player.play()
+    last = matplotlib.dates.date2num(player.run.events[-1].time)
+
+    notes = [text for text in player.figure().axes[0].texts if text.get_gid() == "note"]
+    last_notes = [note for note in notes if note.get_position()[0] == last]
+
+    assert len(last_notes) >= 2
+    assert [note.get_horizontalalignment() for note in last_notes] == ["left"] * len(last_notes)
+
+
 def test_player_figure_shows_events_so_far() -> None:
     player = ScenarioPlayer(STOLEN)
     player.go_to(2)

@@ -34,6 +34,7 @@ from datetime import datetime, timedelta
 from typing import Any, Callable, Iterable, Sequence
 
 import ipywidgets as widgets
+from matplotlib.dates import num2date
 from matplotlib.figure import Figure
 
 from .authority import TokenAuthority
@@ -247,20 +248,20 @@ def _scenario_window(run: ScenarioRun, start: datetime) -> tuple[datetime, datet
     """Return a plot window spanning the whole of ``run`` when played to its end.
 
     The window is computed once, so the time axis stays put while the
-    learner steps. A step that cannot run under the run's policy ends the
-    window at the steps before it.
+    learner steps. It is the window that :func:`plot_timeline` picks for the
+    finished run: that window measures the notes of the last moments and
+    leaves them room right of their markers, where a shorter window would
+    push them left, over the bars. A step that cannot run under the run's
+    policy ends the window at the steps before it.
     """
     try:
         run.run()
     except TokenlabError:
         pass
-    times = [event.time for event in run.events] + [start, run.now]
-    first, last = min(times), max(times)
-    if last - first < timedelta(minutes=2):
-        last = first + timedelta(minutes=2)
-    span = last - first
-    # Markers of events at one instant are spread sideways, so the last step's cluster needs room on the right.
-    return first - span * 0.04, last + span * 0.10
+    if not run.events:
+        return start - timedelta(seconds=5), start + timedelta(minutes=2)
+    first, last = plot_timeline(run.events, now=run.now).get_xlim()
+    return num2date(first), num2date(last)
 
 
 class ScenarioPlayer(_TimelineView):
