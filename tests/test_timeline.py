@@ -1323,3 +1323,14 @@ def test_grace_scenario_shades_ten_second_window(scenario_plots):
     _, ax = scenario_plots["two-tabs-race[reuse_grace=10]"]
     [window] = [patch for patch in ax.patches if patch.get_gid() == "grace:RT1"]
     assert window.get_width() == pytest.approx(10 * SECOND)
+
+
+def test_other_users_login_not_called_login_again(auth, clock):
+    auth.issue("alice", client_id="app", scope="read", actor="alice")
+    clock.advance(minutes=1)
+    auth.issue("bob", client_id="app", scope="read", actor="bob")
+    clock.advance(minutes=1)
+    auth.issue("alice", client_id="app", scope="read", actor="alice")
+    texts = [unnumbered(note) for note in notes(timeline.plot_timeline(auth.events))]
+    assert "bob logs in → family F2" in texts
+    assert "alice: logs in again → family F3" in texts

@@ -95,6 +95,7 @@ class _Family:
     family_id: str
     started_at: datetime | None = None
     holder: str | None = None
+    subject: str | None = None
     revoked_at: datetime | None = None
     absolute_end: datetime | None = None
     """The family's absolute expiry, known only once a refresh was refused for reaching it."""
@@ -180,6 +181,8 @@ def _build_model(events: Sequence[Event]) -> _Model:
         event_lanes.append(key)
         lane = lane_for(key, event)
         family = families.setdefault(lane.family_id, _Family(lane.family_id)) if lane.family_id else None
+        if family is not None and family.subject is None:
+            family.subject = event.subject
 
         if event.kind is EventKind.ISSUED and event.label:
             lane.issued_at = event.issued_at or event.time

@@ -141,16 +141,23 @@ def _inactive_reason(event: Event) -> str:
 
 
 def _issued_note(event: Event, lane: _Lane, model: _Model, family: _Family | None) -> str | None:
-    """Note an access token's signing key when keys rotate, and a login that starts a family after the first."""
+    """Note an access token's signing key when keys rotate, and a login that starts a later family.
+
+    A family is a second login ("logs in again") only when an earlier family
+    belongs to the same subject; another user's first login is just a login.
+    """
     if lane.token_type == "access_token" and model.has_key_events and lane.kid:
         return f"signed with {lane.kid}"
-    first_family = next(iter(model.families), None)
-    if (
-        lane.token_type == "refresh_token" and family is not None and not event.detail.get("parent")
-        and family.family_id != first_family
-    ):
+    if lane.token_type != "refresh_token" or family is None or event.detail.get("parent"):
+        return None
+    earlier = list(model.families.values())
+    earlier = earlier[: earlier.index(family)] if family in earlier else []
+    if not earlier:
+        return None
+    if any(other.subject == family.subject for other in earlier):
         return f"{_who(event)}logs in again → family {family.family_id}"
-    return None
+    who = family.subject or "another user"
+    return f"{who} logs in → family {family.family_id}"
 
 
 def _refresh_note(event: Event, partner: Event | None) -> str:
