@@ -55,6 +55,24 @@ def test_edited_payload_rejects_unknown_check_name():
     assert "not one of the check names" in feedback.message
 
 
+def test_edited_payload_points_down_to_check_table():
+    # Exercise 1 comes before the table of checks in the notebook, so "scroll up" would send learners the wrong way.
+    message = check("access-edited-payload", "expiry").message
+    assert "further down" in message
+    assert "scroll up" not in message.lower()
+
+
+@pytest.mark.parametrize("exercise_id", ["access-edited-payload", "access-check-order"])
+@pytest.mark.parametrize("answer", ["invalid_token", "insufficient_scope"])
+def test_error_code_answer_is_told_apart_from_check(exercise_id, answer):
+    feedback = check(exercise_id, answer)
+    assert not feedback.correct
+    assert "error.error" in feedback.message
+    assert "error.check" in feedback.message
+    assert not reveals(feedback.message, "signature")
+    assert not reveals(feedback.message, "aud")
+
+
 # -- the user claim ------------------------------------------------------------------
 
 

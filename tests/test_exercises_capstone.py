@@ -96,6 +96,29 @@ def test_bare_policy_means_reactive_client():
     assert capstone.as_design(BANK) == capstone.Design(BANK, "reactive")
 
 
+@pytest.mark.parametrize("answer", [SPA_POLICY, {"policy": SPA_POLICY}], ids=["bare policy", "dict without strategy"])
+def test_spa_says_which_strategy_it_assumed(answer):
+    # Without a strategy the tabs run reactively, so two-tabs fails and the report must say why.
+    feedback = check("capstone-spa", answer)
+    assert not feedback.correct
+    assert "checked with the 'reactive' strategy" in feedback.message
+
+
+def test_spa_with_strategy_has_no_assumption_note():
+    assert "no strategy was given" not in check("capstone-spa", SPA).message
+
+
+def test_bank_bare_policy_has_no_strategy_note():
+    # The bank's stories have one client each, so the strategy is not part of its exercise.
+    assert "no strategy was given" not in check("capstone-bank", BANK).message
+
+
+def test_tv_last_hint_names_no_duration():
+    # The last hint leads to the reasoning (gap, last visit, exact-second rule) and leaves the numbers to the learner.
+    text = hint("capstone-tv", 3)
+    assert not any(character.isdigit() for character in text.split(":", 1)[1])
+
+
 def test_unknown_app_names_the_apps():
     with pytest.raises(KeyError, match="bank, tv, spa"):
         capstone.requirements("web")

@@ -94,8 +94,9 @@ def test_scope_rejects_other_scopes_without_revealing(answer):
     assert "read write" not in feedback.message
 
 
-def test_scope_names_first_token_scope():
-    assert "first access token's scope" in check("pitfalls-scope-after-narrowing", "read").message
+def test_scope_read_names_narrowed_access_token():
+    # "read" is the scope of AT2, the access token of the first, narrowed refresh; AT1 had the grant's scope.
+    assert "first, narrowed refresh" in check("pitfalls-scope-after-narrowing", "read").message
 
 
 # -- when the old signing key may go ------------------------------------------------------
@@ -139,8 +140,23 @@ def test_model_refreshes_once_per_access_token_lifetime():
     assert pitfalls.refresh_traffic(tl.TokenPolicy()) == (12, 0)
 
 
-def test_halve_accepts_doubled_access_token_lifetime():
-    assert check("pitfalls-halve-refreshes", tl.TokenPolicy(access_token_ttl=timedelta(minutes=10))).correct
+@pytest.mark.parametrize("minutes", [9, 10])
+def test_halve_accepts_lifetimes_giving_six_refreshes(minutes):
+    # Calls come every minute, so a 9-minute token is refreshed at minutes 9, 18, ..., 54 and a
+    # 10-minute one at 10, 20, ..., 60: six refreshes in the hour either way.
+    assert check("pitfalls-halve-refreshes", tl.TokenPolicy(access_token_ttl=timedelta(minutes=minutes))).correct
+
+
+def test_halve_rejects_fewer_than_half():
+    # An 11-minute token is refreshed at minutes 11, 22, 33, 44 and 55: five times, fewer than asked.
+    feedback = check("pitfalls-halve-refreshes", tl.TokenPolicy(access_token_ttl=timedelta(minutes=11)))
+    assert not feedback.correct
+    assert "asks for exactly 6" in feedback.message
+
+
+def test_halve_says_too_many_refreshes_need_longer_lifetime():
+    feedback = check("pitfalls-halve-refreshes", tl.TokenPolicy(access_token_ttl=timedelta(minutes=8)))
+    assert "live longer" in feedback.message
 
 
 @pytest.mark.parametrize(

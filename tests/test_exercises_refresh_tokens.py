@@ -113,6 +113,19 @@ def test_access_ttl_rejects_lifetimes_outside_limits(answer, advice):
     assert advice in feedback.message
 
 
+@pytest.mark.parametrize(
+    "answer, rate",
+    [
+        (timedelta(minutes=9), "about 6.67 times"),  # 60 / 9 = 6.666...
+        (timedelta(minutes=5), "refreshes 12 times"),
+        (timedelta(minutes=9, seconds=59.9), "just over 6 times"),  # 6.0017 rounds to "6", hiding the excess
+    ],
+    ids=str,
+)
+def test_access_ttl_rounds_refresh_rate(answer, rate):
+    assert rate in check("refresh-access-ttl", answer).message
+
+
 @pytest.mark.parametrize("answer", [10, 15, 12.5])
 def test_access_ttl_reads_bare_numbers_as_seconds(answer):
     feedback = check("refresh-access-ttl", answer)

@@ -96,6 +96,16 @@ def test_active_tokens_rejects_wrong_sets(answer, advice):
     assert not reveals(feedback.message, "RT4")
 
 
+@pytest.mark.parametrize("answer", [{"RT5"}, {"RT2"}, {"RT3", "RT5"}], ids=repr)
+def test_active_tokens_says_active_token_missing(answer):
+    # Each of these sets leaves out the phone's active token as well as naming a wrong one.
+    assert "one active refresh token is missing" in check("rotation-active-tokens", answer).message
+
+
+def test_active_tokens_complete_set_mentions_nothing_missing():
+    assert "missing" not in check("rotation-active-tokens", {"RT4", "RT5"}).message
+
+
 def test_active_tokens_names_unknown_labels():
     feedback = check("rotation-active-tokens", {"RT6", "AT1"})
     assert not feedback.correct

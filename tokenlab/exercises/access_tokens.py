@@ -29,6 +29,9 @@ CHECK_NAMES = (
 )
 """Every value ``error.check`` takes for an access token, in the order verify() runs the checks."""
 
+ERROR_CODES = ("invalid_token", "insufficient_scope", "invalid_request")
+"""The values ``error.error`` takes when verify() rejects an access token, which learners mix up with check names."""
+
 QUIZ_TOKEN_TTL = timedelta(minutes=15)
 QUIZ_TOKEN_ISSUED_AFTER = timedelta(minutes=12, seconds=30)
 """The expiry exercise's token: issued 12 min 30 s after the demo clock's start, living 15 minutes."""
@@ -41,6 +44,16 @@ def _name(answer: Any) -> str | None:
     if not isinstance(answer, str):
         return None
     return answer.strip().strip("'\"").strip().lower()
+
+
+def _not_a_check_name(answer: Any, name: str, where: str) -> str:
+    """Explain why ``answer`` is not a check name, and point to the check names with the sentence ``where``."""
+    if name in ERROR_CODES:
+        return (
+            f"{name} is error.error, the OAuth error code, which several checks share. The exercise asks for "
+            "error.check, the name of the check that failed."
+        )
+    return f"{answer!r} is not one of the check names verify() reports. {where}"
 
 
 def _first_failing_check(authority: TokenAuthority, token: str) -> str | None:
@@ -76,7 +89,8 @@ def edited_payload_check() -> str | None:
         "show when the API verifies the edited token? Answer a string such as 'typ'."
     ),
     hints=(
-        "The checks run in a fixed order, and the first one that fails is the one reported.",
+        "The checks run in a fixed order, and the first one that fails is the one reported. The table of "
+        "checks further down this notebook lists them in that order.",
         "The new exp lies in the future, so the time check would pass. Which earlier check looks at "
         "the exact bytes of the payload?",
         "The signature segment was computed over the original header and payload. What happens when "
@@ -91,9 +105,10 @@ def check_edited_payload(answer: Any) -> tuple[bool, str]:
     if name is None:
         return False, f"answer with a check name as a string, not {type(answer).__name__}."
     if name not in CHECK_NAMES:
-        return False, (
-            f"{answer!r} is not one of the check names verify() reports; "
-            "scroll up to the list of checks in the order the resource server runs them."
+        return False, _not_a_check_name(
+            answer, name,
+            "The table under 'What a resource server checks, and in which order', further down this notebook, "
+            "lists every check name in the order verify() runs the checks.",
         )
 
     expected = edited_payload_check()
@@ -308,9 +323,8 @@ def check_check_order(answer: Any) -> tuple[bool, str]:
     if name == "audience":
         name = "aud"
     if name not in CHECK_NAMES:
-        return False, (
-            f"{answer!r} is not one of the check names verify() reports; "
-            "scroll up to the list of checks in the order the resource server runs them."
+        return False, _not_a_check_name(
+            answer, name, "Scroll up to the table of checks, in the order the resource server runs them."
         )
 
     expected = other_api_check()

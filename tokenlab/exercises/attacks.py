@@ -295,7 +295,7 @@ KEY_SOURCES = {
     ),
     hints=(
         "Who writes the token header: the authorization server, or whoever sent the token?",
-        "A prefix check on a URL is the mistake of section 9, waiting to happen here too.",
+        "A prefix check on a URL has the same flaw as the issuer check of section 9.",
     ),
 )
 def check_jku(answer: Any) -> tuple[bool, str]:

@@ -27,6 +27,9 @@ from . import exercise
 
 NOTEBOOK = "06-capstone"
 
+DEFAULT_STRATEGY = "reactive"
+"""The refresh strategy of a design that names none, as for a bare TokenPolicy."""
+
 Judge = Callable[[ScenarioResult], "tuple[bool, str]"]
 """A function that decides from a finished run whether a requirement holds, with a text of what happened when it does not."""
 
@@ -36,7 +39,7 @@ class Design:
     """A learner's choice for one app: the server's policy and the client's refresh strategy."""
 
     policy: TokenPolicy
-    strategy: str = "reactive"
+    strategy: str = DEFAULT_STRATEGY
 
 
 @dataclass(frozen=True)
@@ -534,7 +537,7 @@ def as_design(answer: Any) -> Design:
         policy = answer.get("policy")
         if not isinstance(policy, TokenPolicy):
             raise TypeError(f"'policy' must be a TokenPolicy, not {type(policy).__name__}")
-        strategy = answer.get("strategy", "reactive")
+        strategy = answer.get("strategy", DEFAULT_STRATEGY)
         if strategy not in STRATEGIES:
             raise ValueError(f"'strategy' must be one of {', '.join(STRATEGIES)}, not {strategy!r}")
         return Design(policy, strategy)
@@ -595,11 +598,23 @@ def report(app: str, answer: Any) -> tuple[bool, str]:
     return passed == len(outcomes), "\n".join(lines)
 
 
-def _checker(app: str, closing: str) -> Callable[[Any], tuple[bool, str]]:
+def _assumed_strategy(answer: Any) -> str | None:
+    """Return a note when ``answer`` names no refresh strategy, so the design is checked with the default one."""
+    if isinstance(answer, TokenPolicy) or (isinstance(answer, Mapping) and "strategy" not in answer):
+        return f"no strategy was given, so the tabs were checked with the {DEFAULT_STRATEGY!r} strategy."
+    return None
+
+
+def _checker(app: str, closing: str, *, needs_strategy: bool = False) -> Callable[[Any], tuple[bool, str]]:
+    """Build the checker of one app; with ``needs_strategy``, say which strategy a design without one was checked with."""
+
     def check_design(answer: Any) -> tuple[bool, str]:
         if answer is None:
             return False, "replace None with your design and run the cell again."
         correct, text = report(app, answer)
+        note = _assumed_strategy(answer) if needs_strategy else None
+        if note is not None:
+            text = f"{note}\n{text}"
         if correct:
             return True, f"{text}\n{closing}"
         return False, f"{text}\nChange one field at a time and check again; hint('capstone-{app}', 1) helps."
@@ -639,9 +654,11 @@ check_tv = exercise(
         "Home Wi-Fi loses responses. A retry 4 seconds later must not count as reuse: which field allows "
         "that? The window is open while now < rotation time + window, so the window must be longer than "
         "the retry delay.",
-        "A 30-day holiday needs an idle expiry of more than 30 days, and 26 weekly visits need an absolute "
-        "lifetime of more than 26 weeks. Keep rotation and reuse detection on: they are what catch a copied "
-        "refresh token, however long it lives.",
+        "For holiday and half-year, work out two times: the longest gap between two uses of the app, and "
+        "how long after the login the last visit comes. Which of the refresh token's two lifetimes does "
+        "each time limit? Then apply the exact-second rule: is a lifetime exactly as long as that time "
+        "enough? Keep rotation and reuse detection on, because they detect a copied refresh token however "
+        "long it lives.",
     ),
 )(_checker("tv", (
     "Long refresh token lifetimes are acceptable here because rotation and reuse detection stay on: a "
@@ -658,7 +675,7 @@ check_spa = exercise(
     hints=(
         "A browser app is a public client: it cannot keep a secret, so rotation with reuse detection is what "
         "protects its refresh tokens (RFC 9700 requires one of rotation or sender-constrained tokens).",
-        "Two requirements pull reuse_grace in opposite directions: the lost response needs a window longer "
+        "Two requirements need opposite things from reuse_grace: the lost response needs a window longer "
         "than the retry delay, and the thief who refreshes first needs one shorter than the app's delay.",
         "No server setting fixes the two tabs for good. With a grace window, the slower tab's refresh "
         "supersedes the faster tab's token, and the faster tab's next refresh is reuse. The tabs must share "
@@ -666,8 +683,8 @@ check_spa = exercise(
     ),
 )(_checker("spa", (
     "Rotation is mandatory for a public client, the small grace window absorbs a lost response without "
-    "helping a thief much, and single-flight keeps the tabs from racing in the first place."
-)))
+    "helping a thief much, and single-flight stops the tabs from racing at all."
+), needs_strategy=True))
 
 
 def designs_table(designs: Mapping[str, Any]) -> str:

@@ -209,8 +209,8 @@ def check_scope_after_narrowing(answer: Any) -> tuple[bool, str]:
         )
     if scopes == frozenset(NARROWED_SCOPE.split()):
         return False, (
-            "that is the first access token's scope. Did the first refresh change what the new refresh "
-            "token carries? Introspect it."
+            "that is the scope of the access token from the first, narrowed refresh. Did that refresh also "
+            "change what the new refresh token carries? Introspect it."
         )
     if not scopes <= frozenset(GRANTED_SCOPE.split()):
         return False, "a refresh can never widen the scope beyond the grant's. Which scopes did alice grant?"
@@ -274,7 +274,7 @@ def check_key_removal(answer: Any) -> tuple[bool, str]:
             "access token lifetime plus the leeway, plus however long resource servers cache the JWKS."
         )
     if answered <= rotated:
-        return False, "at that time the old key is still the only key that signed the live tokens. Think later."
+        return False, "at that time the old key is still the only key that signed the live tokens. Try a later time."
     if answered < expected:
         return False, (
             "at that time a token signed with the old key still passes, and removing the key would reject "
@@ -317,6 +317,15 @@ def _times(count: int) -> str:
     return "once" if count == 1 else f"{count} times"
 
 
+def _lifetime_text(delta: timedelta) -> str:
+    """Write a lifetime in whole minutes when it has no seconds part, else in seconds."""
+    seconds = delta.total_seconds()
+    if seconds % 60 == 0:
+        minutes = int(seconds // 60)
+        return "1 minute" if minutes == 1 else f"{minutes} minutes"
+    return f"{seconds:g} s"
+
+
 _LIFETIMES = ("access_token_ttl", "refresh_token_ttl", "refresh_token_idle_ttl")
 
 
@@ -325,8 +334,8 @@ _LIFETIMES = ("access_token_ttl", "refresh_token_ttl", "refresh_token_idle_ttl")
     notebook=NOTEBOOK,
     prompt=(
         "Change one lifetime of the default TokenPolicy so that the client in the model "
-        "(a request every minute for an hour) refreshes half as often as with the defaults. "
-        "Answer the TokenPolicy, for example tl.TokenPolicy(some_ttl=timedelta(...))."
+        "(a request every minute for an hour) refreshes exactly half as often as with the defaults, "
+        "not less. Answer the TokenPolicy, for example tl.TokenPolicy(some_ttl=timedelta(...))."
     ),
     hints=(
         "Of the three lifetimes, which one decides how often the client has to refresh while the user "
@@ -336,7 +345,11 @@ _LIFETIMES = ("access_token_ttl", "refresh_token_ttl", "refresh_token_idle_ttl")
     ),
 )
 def check_halve_refreshes(answer: Any) -> tuple[bool, str]:
-    """Accept a policy with one lifetime changed under which the model refreshes half as often."""
+    """Accept a policy with one lifetime changed under which the model refreshes exactly half as often.
+
+    Fewer refreshes than half is not accepted: the exercise asks for half,
+    and each extra minute of access token lifetime helps a thief.
+    """
     if answer is None:
         return False, "replace None with a TokenPolicy and run the cell again."
     if not isinstance(answer, TokenPolicy):
@@ -370,14 +383,21 @@ def check_halve_refreshes(answer: Any) -> tuple[bool, str]:
             f"the client still refreshes {_times(refreshes)} an hour, as with the defaults: {field} decides "
             "when the user has to log in again, not how often an active client refreshes."
         )
-    if refreshes == baseline // 2:
+    target = baseline // 2
+    if refreshes == target:
         return True, (
-            f"{refreshes} refreshes an hour instead of {baseline}. The price: a stolen access token now "
-            "works twice as long, and so does an access token after logout at a stateless API."
+            f"{refreshes} refreshes an hour instead of {baseline}. The price: a stolen access token now works "
+            f"for up to {_lifetime_text(answer.access_token_ttl)} instead of "
+            f"{_lifetime_text(defaults.access_token_ttl)}, and so does an access token after logout at a "
+            "stateless API."
         )
-    if refreshes > baseline // 2:
-        return False, f"the client refreshes {_times(refreshes)} an hour; the defaults give {baseline}. Go further."
+    if refreshes > target:
+        return False, (
+            f"the client refreshes {_times(refreshes)} an hour; the defaults give {baseline}, and the task "
+            f"asks for {target}. Make the access token live longer."
+        )
     return False, (
-        f"the client refreshes only {_times(refreshes)} an hour; the defaults give {baseline}. That cuts more "
-        "than half, and every extra minute is a minute more for a stolen access token. Aim for half."
+        f"the client refreshes only {_times(refreshes)} an hour; the defaults give {baseline}, and the task "
+        f"asks for exactly {target}. Every extra minute of lifetime is a minute more for a stolen access "
+        "token, so choose a shorter lifetime."
     )

@@ -163,6 +163,16 @@ def refreshes_per_hour(ttl: timedelta) -> float:
     return timedelta(hours=1) / ttl
 
 
+def _rate_text(rate: float) -> str:
+    """Write a refresh rate for a learner: "12", "about 6.67", or "just over 6" where rounding hides the excess."""
+    if rate.is_integer():
+        return f"{rate:.0f}"
+    rounded = f"{rate:.3g}"
+    if float(rounded).is_integer():
+        return f"just {'over' if rate > float(rounded) else 'under'} {rounded}"
+    return f"about {rounded}"
+
+
 @exercise(
     "refresh-access-ttl",
     notebook=NOTEBOOK,
@@ -200,7 +210,7 @@ def check_access_ttl(answer: Any) -> tuple[bool, str]:
     rate = refreshes_per_hour(ttl)
     if rate > MAX_REFRESHES_PER_HOUR:
         return False, (
-            f"with a lifetime of {ttl}, a busy app refreshes {rate:g} times an hour, more than the "
+            f"with a lifetime of {ttl}, a busy app refreshes {_rate_text(rate)} times an hour, more than the "
             f"{MAX_REFRESHES_PER_HOUR} the app team can accept. Lengthen the lifetime."
         )
     return True, (

@@ -129,7 +129,7 @@ def check_attacker_first(answer: Any) -> tuple[bool, str]:
         )
     if chosen == {"user"}:
         return False, (
-            "the user's refresh is the one that trips the alarm. But what does the server revoke then, and "
+            "the user's refresh is the one that triggers reuse detection. But what does the server revoke then, and "
             "where did the attacker's newer tokens come from?"
         )
     return False, (
@@ -211,22 +211,32 @@ def check_active_tokens(answer: Any) -> tuple[bool, str]:
             "the replay of RT3 revoked family F1 including its newest token, but the phone's family F2 "
             "was untouched. Reuse detection logs out one grant, not every session of the user."
         )
+    missing = _missing_text(len(expected - chosen))
     rotated = sorted(label for label in chosen if statuses[label] == "rotated")
     if rotated:
         return False, (
             f"{', '.join(rotated)} {'was' if len(rotated) == 1 else 'were'} exchanged for a newer token. "
-            "The store keeps a rotated token, but can it still be used?"
+            f"The store keeps a rotated token, but can it still be used?{missing}"
         )
     revoked = sorted(label for label in chosen if statuses[label] == "revoked")
     if revoked:
         return False, (
             f"think again about {', '.join(revoked)}: what happens to a whole family when one of its "
-            "rotated tokens comes back?"
+            f"rotated tokens comes back?{missing}"
         )
     return False, (
         "reuse detection revokes one family, not every token of the user. Which family did the "
         "replayed token belong to, and what is the newest token of the other one?"
     )
+
+
+def _missing_text(count: int) -> str:
+    """Return a sentence saying that ``count`` active refresh tokens are missing from an answer, or "" for none."""
+    if count == 0:
+        return ""
+    if count == 1:
+        return " Also, one active refresh token is missing from your set."
+    return f" Also, {count} active refresh tokens are missing from your set."
 
 
 # -- a grace window for the two-tabs race ----------------------------------------------
@@ -308,7 +318,7 @@ def check_grace_window(answer: Any) -> tuple[bool, str]:
     if not delayed_replay_detected(grace):
         return False, (
             f"with reuse_grace {grace_text}, the attacker's replay still falls inside the window: it gets a fresh "
-            "pair and no alarm is raised. Narrow the window."
+            "pair and no reuse is detected. Narrow the window."
         )
     return True, (
         f"with {grace_text} the race is harmless and the replay is caught. Keep the window as short as your "
