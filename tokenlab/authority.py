@@ -887,7 +887,7 @@ class TokenAuthority:
                 effect = False
             else:
                 active = [t.label for t in active_records]
-                self.store.revoke_family(family.family_id, now, f"revoked by the client with {record.label}")
+                self.store.revoke_family(family.family_id, now, f"the client revoked {record.label}")
                 effect = True
 
         if not effect:
