@@ -30,3 +30,14 @@ def test_readme_commands_come_before_any_section():
     first_section = re.search(r"^## ", text, flags=re.MULTILINE)
     assert first_section is not None
     assert text.index("python3 -m venv") < first_section.start()
+
+
+def test_readme_first_session_runs_as_printed(capsys):
+    text = (ROOT / "README.md").read_text()
+    code = re.search(r"```python\n(.*?)```", text, flags=re.DOTALL)
+    assert code is not None
+    exec(compile(code.group(1), "README.md", "exec"), {})
+    printed = capsys.readouterr().out
+    assert "'jti': 'at-1'" in printed
+    assert "exp - the access token expired at 2026-01-05 09:05:00 UTC" in printed
+    assert "TokenPair(access=AT2, refresh=RT2" in printed

@@ -679,7 +679,7 @@ _STOLEN_REFRESH_TOKEN = Scenario(
         "tell which of the two is the attacker, so it revokes the whole family (RFC 9700): every refresh "
         "token and access token of the grant stops working, and the user must log in again. In part one "
         "the user refreshes first and the attacker's replay is caught. In part two the attacker refreshes "
-        "first and gets in for a while, until the user's own refresh trips the alarm and locks the attacker out too."
+        "first and gets in for a while, until the user's own refresh is detected as reuse, which locks the attacker out too."
     ),
     steps=(
         _step("login", "The user logs in and gets AT1 and RT1 in family F1.", client="user"),
