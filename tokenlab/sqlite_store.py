@@ -353,12 +353,18 @@ class SQLiteStore:
 
     @_guard
     def next_sequence(self, name: str) -> int:
-        upsert = "INSERT INTO sequences(name, value) VALUES (?, 1) ON CONFLICT(name) DO UPDATE SET value = value + 1"
+        if getattr(self._local, "depth", 0):
+            return self._next_sequence(name)
         with self.transaction():
-            if _HAS_RETURNING:
-                return int(self._execute(upsert + " RETURNING value", (name,)).fetchone()[0])
-            self._execute(upsert, (name,))
-            return int(self._execute("SELECT value FROM sequences WHERE name = ?", (name,)).fetchone()[0])
+            return self._next_sequence(name)
+
+    def _next_sequence(self, name: str) -> int:
+        """Draw the next number; the caller holds the transaction, since RETURNING and the fallback both read after writing."""
+        upsert = "INSERT INTO sequences(name, value) VALUES (?, 1) ON CONFLICT(name) DO UPDATE SET value = value + 1"
+        if _HAS_RETURNING:
+            return int(self._execute(upsert + " RETURNING value", (name,)).fetchone()[0])
+        self._execute(upsert, (name,))
+        return int(self._execute("SELECT value FROM sequences WHERE name = ?", (name,)).fetchone()[0])
 
     @_guard
     def add_family(self, family: FamilyRecord) -> None:
