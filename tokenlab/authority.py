@@ -13,7 +13,7 @@ import logging
 import secrets
 import threading
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any, Iterable, Literal
 
 from jwt.utils import base64url_decode
@@ -36,13 +36,20 @@ from .keys import KeySet, SigningKey, demo_key, read_header
 from .policy import TokenPolicy
 from .scope import format_scope, parse_scope
 from .store import AccessRecord, FamilyRecord, MemoryStore, RefreshRecord, TokenStore
+from .verification import (
+    ACCESS_TOKEN_TYPES,
+    MAX_NUMERIC_DATE,
+    check_claim_types,
+    check_issuer_and_audience,
+    check_not_revoked,
+    check_times,
+    clock_text,
+    from_timestamp,
+    timestamp,
+)
 
 logger = logging.getLogger("tokenlab")
 
-ACCESS_TOKEN_TYPES = ("at+jwt", "application/at+jwt")
-REQUIRED_CLAIMS = ("iss", "sub", "aud", "client_id", "iat", "exp", "jti", "scope")
-MAX_NUMERIC_DATE = 253402300799
-"""9999-12-31T23:59:59Z, the last second a datetime can hold."""
 REFRESH_TOKEN_BYTES = 32
 MAX_IDENTIFIER_LENGTH = 256
 MAX_REFRESH_TOKEN_LENGTH = 512
@@ -97,18 +104,6 @@ class _Outcome:
     pair: TokenPair | None = None
     error: TokenlabError | None = None
     events: list[tuple[EventKind, dict[str, Any]]] = dataclasses.field(default_factory=list)
-
-
-def _timestamp(moment: datetime) -> float:
-    return moment.timestamp()
-
-
-def _from_timestamp(value: float) -> datetime:
-    return datetime.fromtimestamp(value, tz=timezone.utc)
-
-
-def _clock_text(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _duration_text(delta: timedelta) -> str:
@@ -200,7 +195,7 @@ class TokenAuthority:
             self._check_range(current)
             if self._last_now is not None and current < self._last_now:
                 raise ClockError(
-                    f"the clock went backwards from {_clock_text(self._last_now)} to {_clock_text(current)}; "
+                    f"the clock went backwards from {clock_text(self._last_now)} to {clock_text(current)}; "
                     "expiry checks need a clock that never goes back. Fix the clock, or start a new authority"
                 )
             self._last_now = current
@@ -215,7 +210,7 @@ class TokenAuthority:
         longest = max(self.policy.access_token_ttl, self.policy.refresh_token_ttl)
         if current.timestamp() + longest.total_seconds() > MAX_NUMERIC_DATE:
             raise ClockError(
-                f"the clock reads {_clock_text(current)}, so tokens issued now would expire after the year 9999; "
+                f"the clock reads {clock_text(current)}, so tokens issued now would expire after the year 9999; "
                 "use a clock set to an earlier date"
             )
 
@@ -291,7 +286,7 @@ class TokenAuthority:
     def _mint_access_token(self, family: FamilyRecord, scopes: str, now: datetime) -> tuple[str, AccessRecord]:
         number = self.store.next_sequence("access_token")
         jti = f"at-{number}" if self.policy.readable_ids else secrets.token_urlsafe(16)
-        issued_at = int(_timestamp(now))
+        issued_at = int(timestamp(now))
         expires_at = issued_at + int(self.policy.access_token_ttl.total_seconds())
         claims = {
             "iss": self.policy.issuer,
@@ -310,8 +305,8 @@ class TokenAuthority:
             client_id=family.client_id,
             subject=family.subject,
             scope=scopes,
-            issued_at=_from_timestamp(issued_at),
-            expires_at=_from_timestamp(expires_at),
+            issued_at=from_timestamp(issued_at),
+            expires_at=from_timestamp(expires_at),
             label=f"AT{number}",
             fingerprint=fingerprint(token),
         )
@@ -460,14 +455,14 @@ class TokenAuthority:
             raise InvalidToken("the token payload is not a JSON object", check="format")
 
         # 4. Issuer and audience.
-        self._check_issuer_and_audience(claims)
+        check_issuer_and_audience(self.policy, claims)
 
         # 5. Required claims and their types.
-        self._check_claim_types(claims)
+        check_claim_types(claims)
 
         # 6. Time, against the injected clock.
         if check_time:
-            self._check_times(claims, now)
+            check_times(self.policy, claims, now)
 
         # 7. Revocation, unless the caller verifies statelessly. A record whose fingerprint differs
         # belongs to another token with the same jti, issued by another authority sharing the key.
@@ -475,105 +470,8 @@ class TokenAuthority:
         if access is not None and access.fingerprint != fingerprint(token):  # type: ignore[arg-type]
             access = None
         if not stateless:
-            self._check_not_revoked(claims, access)
+            check_not_revoked(self.store, claims, access)
         return claims, access
-
-    def _check_issuer_and_audience(self, claims: dict[str, Any]) -> None:
-        iss = claims.get("iss")
-        if iss != self.policy.issuer:
-            raise InvalidToken(
-                f"the token's iss is {str(iss)[:80]!r}, not this authority's issuer {self.policy.issuer!r}; "
-                "issuers must match exactly",
-                check="iss",
-            )
-        aud = claims.get("aud")
-        audiences = aud if isinstance(aud, list) else [aud]
-        if self.policy.audience not in [a for a in audiences if isinstance(a, str)]:
-            raise InvalidToken(
-                f"the token's aud is {str(aud)[:80]!r}, which does not include {self.policy.audience!r}; "
-                "the token was issued for another API",
-                check="aud",
-            )
-
-    def _check_claim_types(self, claims: dict[str, Any]) -> None:
-        missing = [name for name in REQUIRED_CLAIMS if name not in claims]
-        if missing:
-            raise InvalidToken(f"the token lacks the required claim(s) {', '.join(missing)}", check="claims")
-        for name in ("sub", "client_id", "jti", "scope"):
-            if not isinstance(claims[name], str) or not claims[name]:
-                raise InvalidToken(f"the {name} claim must be a non-empty string, not {claims[name]!r:.60}", check="claims")
-            try:
-                claims[name].encode("utf-8")
-            except UnicodeEncodeError:
-                # A JSON escape such as "\ud800" decodes to a lone surrogate, which is not text
-                # (RFC 8259 §8.2) and which SQLite cannot store or look up.
-                raise InvalidToken(
-                    f"the {name} claim contains a lone surrogate escape, so it is not valid Unicode text",
-                    check="claims",
-                ) from None
-        for name in ("exp", "iat", "nbf"):
-            if name not in claims:
-                continue
-            value = claims[name]
-            # RFC 7519 allows any JSON number here; a float with no fraction (1767603900.0)
-            # is the same second, so it is accepted and returned as an int.
-            if isinstance(value, float) and value.is_integer():
-                value = claims[name] = int(value)
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise InvalidToken(
-                    f"the {name} claim must be a whole number of seconds since 1970, not {value!r:.60} "
-                    f"({type(value).__name__})",
-                    check="claims",
-                )
-            if not 0 <= value <= MAX_NUMERIC_DATE:
-                raise InvalidToken(
-                    f"the {name} claim {value!r:.60} lies outside the years 1970 to 9999", check="claims"
-                )
-
-    def _check_times(self, claims: dict[str, Any], now: datetime) -> None:
-        current = _timestamp(now)
-        leeway = self.policy.leeway.total_seconds()
-        exp = claims["exp"]
-        if not current < exp + leeway:
-            raise InvalidToken(
-                f"the access token expired at {_clock_text(_from_timestamp(exp))} "
-                f"(it is now {_clock_text(now)}, leeway {leeway:g} s); refresh it to get a new one",
-                check="exp",
-            )
-        if "nbf" in claims and claims["nbf"] > current + leeway:
-            raise InvalidToken(
-                f"the token is not valid before {_clock_text(_from_timestamp(claims['nbf']))} "
-                f"(it is now {_clock_text(now)}, leeway {leeway:g} s)",
-                check="nbf",
-            )
-        if claims["iat"] > current + leeway:
-            raise InvalidToken(
-                f"the token claims to be issued at {_clock_text(_from_timestamp(claims['iat']))}, "
-                f"in the future (it is now {_clock_text(now)}, leeway {leeway:g} s); check the clocks",
-                check="iat",
-            )
-
-    def _check_not_revoked(self, claims: dict[str, Any], access: AccessRecord | None) -> None:
-        if access is None:
-            raise InvalidToken(
-                f"the token's jti {claims['jti'][:40]!r} is not in this authority's store, so its "
-                "revocation cannot be checked; it was issued by another store",
-                check="revocation",
-            )
-        # The family comes first: when it is revoked, refreshing cannot help, and the message must say so.
-        family = self.store.get_family(access.family_id)
-        if family is not None and family.revoked_at is not None:
-            raise InvalidToken(
-                f"access token {access.label} belongs to family {family.family_id}, revoked at "
-                f"{_clock_text(family.revoked_at)} ({family.revoked_reason}); the user must log in again",
-                check="revocation",
-            )
-        if access.revoked_at is not None:
-            raise InvalidToken(
-                f"access token {access.label} was revoked at {_clock_text(access.revoked_at)} "
-                f"({access.revoked_reason}); get a new one by refreshing or logging in",
-                check="revocation",
-            )
 
     # -- refreshing -------------------------------------------------------
 
@@ -667,12 +565,12 @@ class TokenAuthority:
         if family.revoked_at is not None:
             return reject(InvalidGrant(
                 f"refresh token {record.label} belongs to family {family.family_id}, revoked at "
-                f"{_clock_text(family.revoked_at)} ({family.revoked_reason}); the user must log in again",
+                f"{clock_text(family.revoked_at)} ({family.revoked_reason}); the user must log in again",
                 check="revocation",
             ))
         if now >= family.absolute_expiry:
             return reject(InvalidGrant(
-                f"refresh token {record.label} expired at {_clock_text(family.absolute_expiry)}, the family's "
+                f"refresh token {record.label} expired at {clock_text(family.absolute_expiry)}, the family's "
                 f"absolute lifetime of {_duration_text(self.policy.refresh_token_ttl)}; rotation never extends it. Log in again",
                 check="absolute_expiry",
             ), EventKind.EXPIRED)
@@ -681,7 +579,7 @@ class TokenAuthority:
             return self._decide_rotated(record, family, requested, now, base, reject, refresh_token)
         if record.status == "revoked":
             return reject(InvalidGrant(
-                f"refresh token {record.label} was revoked at {_clock_text(record.status_changed_at or now)} "
+                f"refresh token {record.label} was revoked at {clock_text(record.status_changed_at or now)} "
                 f"({record.status_reason}); log in again",
                 check="revocation",
             ))
@@ -689,7 +587,7 @@ class TokenAuthority:
         idle_deadline = (record.last_used_at or record.issued_at) + self.policy.refresh_token_idle_ttl
         if now >= idle_deadline:
             return reject(InvalidGrant(
-                f"refresh token {record.label} expired at {_clock_text(idle_deadline)} after "
+                f"refresh token {record.label} expired at {clock_text(idle_deadline)} after "
                 f"{_duration_text(self.policy.refresh_token_idle_ttl)} without use (idle expiry); log in again",
                 check="idle_expiry",
             ), EventKind.EXPIRED)
@@ -724,7 +622,7 @@ class TokenAuthority:
 
         if not self.policy.detect_reuse:
             return reject(InvalidGrant(
-                f"refresh token {record.label} was already rotated at {_clock_text(rotated_at)}; "
+                f"refresh token {record.label} was already rotated at {clock_text(rotated_at)}; "
                 "use the newest refresh token of the family",
                 check="reuse",
             ))
@@ -734,7 +632,7 @@ class TokenAuthority:
         logger.warning("reuse detected: %s in family %s; family revoked", record.fingerprint, family.family_id)
         error = InvalidGrant(
             f"refresh token {self._refresh_name(record)} was already rotated at "
-            f"{_clock_text(rotated_at)}; presenting it again means it was copied, so the whole family "
+            f"{clock_text(rotated_at)}; presenting it again means it was copied, so the whole family "
             f"{family.family_id} is now revoked. The user must log in again",
             check="reuse",
         )
@@ -991,8 +889,8 @@ class TokenAuthority:
             "client_id": record.client_id,
             "sub": record.subject,
             "iss": self.policy.issuer,
-            "exp": int(_timestamp(expiry)),
-            "iat": int(_timestamp(record.issued_at)),
+            "exp": int(timestamp(expiry)),
+            "iat": int(timestamp(record.issued_at)),
         }
         return response, record.label, record.family_id, None
 
