@@ -27,6 +27,8 @@ from authlib.integrations.requests_client import OAuth2Session  # noqa: E402
 import tokenlab as tl  # noqa: E402
 from tokenlab.http import DEMO_CLIENT_SECRETS, DEMO_PASSWORDS, LabServer, Transcript, authority_labeler  # noqa: E402
 
+from http_lab import auth, lab  # noqa: F401  (fixtures)
+
 ACCESS_TTL_SECONDS = 300
 
 
@@ -37,23 +39,6 @@ def no_proxy(monkeypatch):  # type: ignore[no-untyped-def]
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost,::1")
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost,::1")
-
-
-@pytest.fixture
-def auth(authority) -> tl.TokenAuthority:  # type: ignore[no-untyped-def]
-    """An authority on the ``clock`` fixture with the demo RS256 key."""
-    return authority()
-
-
-@pytest.fixture
-def lab(auth: tl.TokenAuthority):  # type: ignore[no-untyped-def]
-    """A lab server on a free loopback port, always stopped afterwards."""
-    server = LabServer(auth)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

@@ -31,27 +31,12 @@ from tokenlab.http import (  # noqa: E402
 )
 from tokenlab.http.forms import clean_description  # noqa: E402
 
+from http_lab import auth, lab  # noqa: F401  (fixtures)
+
 FORM = "application/x-www-form-urlencoded"
 ALICE = {"username": "alice", "password": DEMO_PASSWORDS["alice"]}
 # RFC 6749 §5.2: error_description = 1*( %x20-21 / %x23-5B / %x5D-7E )
 DESCRIPTION_CHARACTERS = {chr(c) for c in range(0x20, 0x7F)} - {'"', "\\"}
-
-
-@pytest.fixture
-def auth(authority) -> tl.TokenAuthority:  # type: ignore[no-untyped-def]
-    """An authority on the ``clock`` fixture with the demo RS256 key and readable ids."""
-    return authority()
-
-
-@pytest.fixture
-def lab(auth: tl.TokenAuthority):  # type: ignore[no-untyped-def]
-    """A lab server for ``auth`` on a free loopback port, always stopped afterwards."""
-    server = LabServer(auth)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
