@@ -148,7 +148,7 @@ def test_public_pem_key_cannot_sign():
 
 def test_authority_rejects_public_only_key():
     public = tl.SigningKey.from_pem(tl.demo_key("RS256").public_pem())
-    with pytest.raises(tl.SigningKeyError, match="needs one that can sign"):
+    with pytest.raises(tl.SigningKeyError, match="needs a key that can sign"):
         tl.TokenAuthority(key=public)
 
 

@@ -59,7 +59,7 @@ TokenTypeHint = Literal["access_token", "refresh_token"]
 
 @dataclass(frozen=True, repr=False)
 class TokenPair:
-    """What the token endpoint returns: an access token and a refresh token (RFC 6749 §5.1).
+    """The token endpoint's response: an access token and a refresh token (RFC 6749 §5.1).
 
     ``scope`` is the access token's scope. ``repr()`` shows labels and
     fingerprints, never the tokens.
@@ -99,7 +99,7 @@ class TokenPair:
 
 @dataclass
 class _Outcome:
-    """What one refresh decided inside its transaction, acted on after commit."""
+    """The decision one refresh made inside its transaction, acted on after commit."""
 
     pair: TokenPair | None = None
     error: TokenlabError | None = None
@@ -656,7 +656,7 @@ class TokenAuthority:
         return format_scope(requested)
 
     def _exchange(self, record, family, access_scope, now, base, presented_token, *, grace, superseded=None):  # type: ignore[no-untyped-def]
-        """Swap a refresh token for a new pair; the caller holds the store's transaction."""
+        """Swap a refresh token for a new pair. The caller must already be inside the store's transaction."""
         events: list[tuple[EventKind, dict[str, Any]]] = []
 
         if not self.policy.rotate_refresh_tokens:

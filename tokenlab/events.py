@@ -17,7 +17,7 @@ Outcome = Literal["ok", "rejected", "no_effect", "active", "inactive"]
 
 
 class EventKind(str, Enum):
-    """What happened. The values are the words the course uses."""
+    """The kind of an event; the values are the words the course uses."""
 
     ISSUED = "issued"
     VERIFIED = "verified"

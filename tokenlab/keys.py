@@ -245,7 +245,7 @@ class SigningKey:
 
     @property
     def can_sign(self) -> bool:
-        """True when the key holds private (or secret) material."""
+        """True when the key contains private (or secret) material."""
         return self._signing_key is not None
 
     @property
@@ -297,7 +297,7 @@ class SigningKey:
     def sign(self, claims: Mapping[str, Any], *, typ: str = "at+jwt") -> str:
         """Encode and sign ``claims`` as a compact JWS with header ``alg``, ``kid`` and ``typ``."""
         if not self.can_sign:
-            raise SigningKeyError(f"key {self.kid} holds only a public key; it can verify but not sign")
+            raise SigningKeyError(f"key {self.kid} contains only a public key, so it can verify but not sign")
         return jwt.encode(dict(claims), self._signing_key, algorithm=self.algorithm, headers={"kid": self.kid, "typ": typ})
 
     def verify_signature(self, token: str, header: Mapping[str, Any] | None = None) -> tuple[dict[str, Any], bytes]:
@@ -407,7 +407,7 @@ class KeySet:
         if not isinstance(current, SigningKey):
             raise SigningKeyError(f"key must be a SigningKey, not {type(current).__name__}")
         if not current.can_sign:
-            raise SigningKeyError(f"key {current.kid} holds only a public key; the authority needs one that can sign")
+            raise SigningKeyError(f"key {current.kid} contains only a public key, but the authority needs a key that can sign")
         self.current = current
         self._keys: dict[str, SigningKey] = {current.kid: current}
 
@@ -416,7 +416,7 @@ class KeySet:
         if not isinstance(new_key, SigningKey):
             raise SigningKeyError(f"new_key must be a SigningKey, not {type(new_key).__name__}")
         if not new_key.can_sign:
-            raise SigningKeyError(f"key {new_key.kid} holds only a public key; a signing key must be able to sign")
+            raise SigningKeyError(f"key {new_key.kid} contains only a public key, but a signing key must be able to sign")
         if new_key.kid in self._keys:
             raise SigningKeyError(f"kid {new_key.kid!r} is already in use; give the new key a different kid")
         previous = self.current

@@ -47,7 +47,7 @@ API_SCOPE = "read"
 """The scope the scenarios' protected API requires on each request."""
 
 ActionOutcome = tuple[bool, str, TokenlabError | None]
-"""What a step action returns: whether its operation succeeded, a one-line outcome, and the error that ended it."""
+"""The result of a step action: whether its operation succeeded, a one-line outcome, and the error that ended it."""
 
 
 # -- data ------------------------------------------------------------------------

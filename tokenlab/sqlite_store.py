@@ -359,7 +359,7 @@ class SQLiteStore:
             return self._next_sequence(name)
 
     def _next_sequence(self, name: str) -> int:
-        """Draw the next number; the caller holds the transaction, since RETURNING and the fallback both read after writing."""
+        """Draw the next number. The caller must be inside a transaction, because the write and the read must be one step."""
         upsert = "INSERT INTO sequences(name, value) VALUES (?, 1) ON CONFLICT(name) DO UPDATE SET value = value + 1"
         if _HAS_RETURNING:
             return int(self._execute(upsert + " RETURNING value", (name,)).fetchone()[0])
